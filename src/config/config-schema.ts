@@ -1,0 +1,103 @@
+import { z } from "zod";
+
+/** `host:port`; IPv6 hosts in brackets (`[::1]:8443`). Port 0 picks a free port (tests). */
+const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
+  message: 'must be "host:port", e.g. "0.0.0.0:8443" or "[::1]:8443"',
+});
+
+const httpUrl = z
+  .string()
+  .url({ message: "must be an absolute URL" })
+  .refine((value) => /^https?:\/\//.test(value), { message: "must be an http:// or https:// URL" })
+  .transform((value) => value.replace(/\/+$/, ""));
+
+/**
+ * The whole gateway configuration. Every field has a safe default so that
+ * `npm start` works on a fresh machine; docs/configuration.md and the README
+ * list each key with its environment override.
+ */
+export const configSchema = z
+  .object({
+    /** Embedded Postgres, key-encryption key, CA chain PEM and TLS material live here. */
+    dataDir: z.string().min(1).default("./data"),
+    /**
+     * What goes into issued certificates' CDP/AIA URLs and ACME links. OCSP
+     * and CRLs are plain HTTP by design (RFC 9919 §4), so the default points
+     * at the OCSP/CRL listener.
+     */
+    publicBaseUrl: httpUrl.default("http://localhost:8081"),
+    database: z
+      .object({
+        /** Postgres connection URI; unset means a private embedded Postgres in dataDir. */
+        url: z.string().min(1).optional(),
+        maxConnections: z.number().int().min(2).max(200).default(10),
+        statementTimeoutMs: z.number().int().min(100).default(30_000),
+      })
+      .strict()
+      .default({}),
+    /**
+     * Key-encryption key for CA private keys (AES-256-GCM), base64 or hex of
+     * 32 bytes. Unset: read from dataDir/kek, generated there on first start.
+     */
+    keyEncryptionKey: z.string().min(1).optional(),
+    keyEncryptionKeyFile: z.string().min(1).optional(),
+    listen: z
+      .object({
+        acme: listenAddress.default("0.0.0.0:8443"),
+        scep: listenAddress.default("0.0.0.0:8080"),
+        est: listenAddress.default("0.0.0.0:8444"),
+        ocsp: listenAddress.default("0.0.0.0:8081"),
+        admin: listenAddress.default("0.0.0.0:9443"),
+        metrics: listenAddress.default("0.0.0.0:9090"),
+      })
+      .strict()
+      .default({}),
+    tls: z
+      .object({
+        /** PEM certificate chain and key for the HTTPS listeners; both or neither. */
+        certificateFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        /** Names the gateway's self-issued listener certificate covers when no files are given. */
+        names: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1", "::1"]),
+        /** Renew the self-issued certificate when less than this fraction of its life is left. */
+        renewBeforeFraction: z
+          .number()
+          .gt(0)
+          .lt(1)
+          .default(1 / 3),
+      })
+      .strict()
+      .refine((tls) => (tls.certificateFile === undefined) === (tls.keyFile === undefined), {
+        message: "certificateFile and keyFile must be given together",
+      })
+      .default({}),
+    bootstrap: z
+      .object({
+        organization: z.string().min(1).default("Chancery"),
+        rootCommonName: z.string().min(1).default("Chancery Root CA"),
+        intermediateCommonName: z.string().min(1).default("Chancery Issuing CA"),
+        rootValidityDays: z
+          .number()
+          .int()
+          .min(1)
+          .default(3650 * 2),
+        intermediateValidityDays: z.number().int().min(1).default(3650),
+      })
+      .strict()
+      .default({}),
+    log: z
+      .object({
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+        /** Pretty, human-readable lines; default: only when stdout is a terminal. */
+        pretty: z.boolean().optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .refine((c) => c.keyEncryptionKey === undefined || c.keyEncryptionKeyFile === undefined, {
+    message: "set keyEncryptionKey or keyEncryptionKeyFile, not both",
+    path: ["keyEncryptionKey"],
+  });
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,29 @@
+/**
+ * Environment variables that override the config file, each mapped to one
+ * key path. An explicit table (rather than a generic naming rule) keeps the
+ * documented list and the code the same thing.
+ */
+export const envOverrides: ReadonlyArray<{
+  env: string;
+  path: readonly string[];
+  type: "string" | "number" | "boolean" | "list";
+}> = [
+  { env: "CHANCERY_DATA_DIR", path: ["dataDir"], type: "string" },
+  { env: "CHANCERY_PUBLIC_BASE_URL", path: ["publicBaseUrl"], type: "string" },
+  { env: "DATABASE_URL", path: ["database", "url"], type: "string" },
+  { env: "CHANCERY_DATABASE_URL", path: ["database", "url"], type: "string" },
+  { env: "CHANCERY_DATABASE_MAX_CONNECTIONS", path: ["database", "maxConnections"], type: "number" },
+  { env: "CHANCERY_KEY_ENCRYPTION_KEY", path: ["keyEncryptionKey"], type: "string" },
+  { env: "CHANCERY_KEY_ENCRYPTION_KEY_FILE", path: ["keyEncryptionKeyFile"], type: "string" },
+  { env: "CHANCERY_LISTEN_ACME", path: ["listen", "acme"], type: "string" },
+  { env: "CHANCERY_LISTEN_SCEP", path: ["listen", "scep"], type: "string" },
+  { env: "CHANCERY_LISTEN_EST", path: ["listen", "est"], type: "string" },
+  { env: "CHANCERY_LISTEN_OCSP", path: ["listen", "ocsp"], type: "string" },
+  { env: "CHANCERY_LISTEN_ADMIN", path: ["listen", "admin"], type: "string" },
+  { env: "CHANCERY_LISTEN_METRICS", path: ["listen", "metrics"], type: "string" },
+  { env: "CHANCERY_TLS_CERTIFICATE_FILE", path: ["tls", "certificateFile"], type: "string" },
+  { env: "CHANCERY_TLS_KEY_FILE", path: ["tls", "keyFile"], type: "string" },
+  { env: "CHANCERY_TLS_NAMES", path: ["tls", "names"], type: "list" },
+  { env: "CHANCERY_LOG_LEVEL", path: ["log", "level"], type: "string" },
+  { env: "CHANCERY_LOG_PRETTY", path: ["log", "pretty"], type: "boolean" },
+];

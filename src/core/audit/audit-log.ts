@@ -1,0 +1,95 @@
+import type { CommonQueryMethods, DatabasePool } from "slonik";
+import { insertAuditEvents, lockAuditHead, readAuditEvents, readAuditHead } from "../../store/audit-store.ts";
+import type { Clock } from "../clock.ts";
+import type { AuditDetail, AuditEventInput, SealedAuditEvent } from "./audit-event.ts";
+import { auditEventHash, genesisHash } from "./audit-hash.ts";
+
+export interface AuditLog {
+  /**
+   * Seals `events` onto the chain inside the caller's transaction, so the
+   * events commit or roll back with the state change they describe. The
+   * chain head row stays locked until that transaction ends: callers batch
+   * (see issuance-committer.ts) so one lock covers many events.
+   */
+  appendInTransaction(tx: CommonQueryMethods, events: AuditEventInput[]): Promise<SealedAuditEvent[]>;
+  /** Appends in a transaction of its own. */
+  append(events: AuditEventInput[]): Promise<SealedAuditEvent[]>;
+  verify(options?: { pageSize?: number }): Promise<AuditChainReport>;
+}
+
+export type AuditChainReport =
+  | { ok: true; checked: number; headSeq: bigint }
+  | { ok: false; checked: number; brokenAtSeq: bigint; reason: string };
+
+export function createAuditLog(deps: { pool: DatabasePool; clock: Clock }): AuditLog {
+  const { pool, clock } = deps;
+
+  async function appendInTransaction(tx: CommonQueryMethods, events: AuditEventInput[]): Promise<SealedAuditEvent[]> {
+    if (events.length === 0) return [];
+    const head = await lockAuditHead(tx);
+    let prevHash = head.hash;
+    let seq = head.seq;
+    const sealed: SealedAuditEvent[] = [];
+    for (const input of events) {
+      seq += 1n;
+      const event = {
+        seq,
+        // Millisecond precision: what a JS Date holds and what the hash covers.
+        occurredAt: new Date(Math.trunc((input.occurredAt ?? clock.now()).getTime())),
+        actor: input.actor,
+        action: input.action,
+        target: input.target,
+        sourceIp: input.sourceIp ?? null,
+        // Through JSON once, so what is hashed is exactly what jsonb stores
+        // (undefined members dropped, -0 and 1.0 normalised).
+        details: JSON.parse(JSON.stringify(input.details ?? {})) as Record<string, AuditDetail>,
+      };
+      const hash = auditEventHash(prevHash, event);
+      sealed.push({ ...event, prevHash, hash });
+      prevHash = hash;
+    }
+    await insertAuditEvents(tx, sealed);
+    return sealed;
+  }
+
+  async function verify(options: { pageSize?: number } = {}): Promise<AuditChainReport> {
+    const pageSize = options.pageSize ?? 5000;
+    let expectedPrev: Buffer = genesisHash;
+    let expectedSeq = 1n;
+    let checked = 0;
+    for (;;) {
+      const page = await readAuditEvents(pool, expectedSeq - 1n, pageSize);
+      for (const event of page) {
+        if (event.seq !== expectedSeq) {
+          return { ok: false, checked, brokenAtSeq: expectedSeq, reason: `event ${expectedSeq} is missing` };
+        }
+        if (!event.prevHash.equals(expectedPrev)) {
+          return { ok: false, checked, brokenAtSeq: event.seq, reason: "prev_hash does not match the previous event" };
+        }
+        if (!auditEventHash(expectedPrev, event).equals(event.hash)) {
+          return { ok: false, checked, brokenAtSeq: event.seq, reason: "event content does not match its hash" };
+        }
+        expectedPrev = event.hash;
+        expectedSeq += 1n;
+        checked += 1;
+      }
+      if (page.length < pageSize) break;
+    }
+    const head = await readAuditHead(pool);
+    if (head.seq !== expectedSeq - 1n || !head.hash.equals(expectedPrev)) {
+      return {
+        ok: false,
+        checked,
+        brokenAtSeq: expectedSeq,
+        reason: `chain head says seq ${head.seq} but the last event is ${expectedSeq - 1n} (events removed at the end?)`,
+      };
+    }
+    return { ok: true, checked, headSeq: head.seq };
+  }
+
+  return {
+    appendInTransaction,
+    append: (events) => pool.transaction((tx) => appendInTransaction(tx, events)),
+    verify,
+  };
+}

