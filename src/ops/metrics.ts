@@ -1,0 +1,42 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+
+/** The process's metrics registry and the gateway-wide series; built once in main.ts. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "chancery_" });
+  return {
+    registry,
+    certificatesIssued: new Counter({
+      name: "chancery_certificates_issued_total",
+      help: "Certificates issued and durably stored, by CA, profile and protocol",
+      labelNames: ["ca", "profile", "protocol"] as const,
+      registers: [registry],
+    }),
+    issuanceFailures: new Counter({
+      name: "chancery_issuance_failures_total",
+      help: "Issuance requests refused or failed, by error code",
+      labelNames: ["code"] as const,
+      registers: [registry],
+    }),
+    issuanceSeconds: new Histogram({
+      name: "chancery_issuance_duration_seconds",
+      help: "Time from request to durable commit of an issued certificate",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    commitBatchSize: new Histogram({
+      name: "chancery_issuance_commit_batch_size",
+      help: "Certificates committed per database transaction (group commit)",
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
+      registers: [registry],
+    }),
+    certificatesRevoked: new Counter({
+      name: "chancery_certificates_revoked_total",
+      help: "Certificates revoked, by RFC 5280 reason",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
