@@ -7,7 +7,7 @@ import { type Interceptor, type QueryResultRow, SchemaValidationError } from "sl
  */
 export const resultParserInterceptor: Interceptor = {
   name: "chancery-result-parser",
-  transformRow(context, query, row, fields) {
+  transformRow(context, query, row) {
     const parser = context.resultParser;
     if (!parser) return row;
     const result = parser.safeParse(row);
