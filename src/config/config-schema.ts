@@ -25,7 +25,13 @@ export const configSchema = z
      * and CRLs are plain HTTP by design (RFC 9919 §4), so the default points
      * at the OCSP/CRL listener.
      */
-    publicBaseUrl: httpUrl.default("http://localhost:8081"),
+    publicBaseUrl: httpUrl
+      .refine((value) => value.startsWith("http://"), {
+        message:
+          "must be a plain http:// URL: relying parties fetch CRLs, OCSP and issuer certificates while " +
+          "checking TLS, so HTTPS there would loop (RFC 9919 §4, RFC 5280 §4.2.2.1)",
+      })
+      .default("http://localhost:8081"),
     database: z
       .object({
         /** Postgres connection URI; unset means a private embedded Postgres in dataDir. */

@@ -53,6 +53,7 @@ describe("loadConfig", () => {
       /listen\.est \(from CHANCERY_LISTEN_EST\): must be "host:port"/,
     );
     expect(() => loadConfig({ env: { CHANCERY_PUBLIC_BASE_URL: "ftp://x" } })).toThrow(/publicBaseUrl.*http/);
+    expect(() => loadConfig({ env: { CHANCERY_PUBLIC_BASE_URL: "https://pki.example" } })).toThrow(/plain http/);
     expect(() => loadConfig({ env: { CHANCERY_DATABASE_MAX_CONNECTIONS: "many" } })).toThrow(
       /CHANCERY_DATABASE_MAX_CONNECTIONS: "many" is not a number/,
     );

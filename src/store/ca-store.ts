@@ -53,7 +53,7 @@ export async function insertCa(tx: CommonQueryMethods, ca: NewCaRow): Promise<vo
     VALUES (${ca.id}, ${ca.name}, ${ca.kind}, ${ca.status}, ${ca.parentId}, ${ca.keyAlgorithm},
       ${sql.binary(ca.sealedPrivateKey)}, ${sql.binary(ca.publicKeySpki)}, ${ca.subject}, ${sql.binary(ca.subjectKeyId)},
       ${ca.certificateDer ? sql.binary(ca.certificateDer) : null}, ${ca.csrDer ? sql.binary(ca.csrDer) : null},
-      ${sql.array(ca.chainDer.map(hexBytea), "bytea")}, ${ca.fingerprintSha256},
+      ${sql.array(ca.chainDer, "bytea")}, ${ca.fingerprintSha256},
       ${ca.notBefore ? sql.timestamp(ca.notBefore) : null}, ${ca.notAfter ? sql.timestamp(ca.notAfter) : null})`);
 }
 
@@ -83,7 +83,7 @@ export async function activateCa(
   await tx.query(sql.unsafe`
     UPDATE certificate_authorities
     SET status = 'active', certificate_der = ${sql.binary(fields.certificateDer)},
-      chain_der = ${sql.array(fields.chainDer.map(hexBytea), "bytea")}, fingerprint_sha256 = ${fields.fingerprintSha256},
+      chain_der = ${sql.array(fields.chainDer, "bytea")}, fingerprint_sha256 = ${fields.fingerprintSha256},
       not_before = ${sql.timestamp(fields.notBefore)}, not_after = ${sql.timestamp(fields.notAfter)}, updated_at = now()
     WHERE id = ${id} AND status = 'pending'`);
 }
@@ -96,9 +96,4 @@ export async function setCaStatus(tx: CommonQueryMethods, id: string, status: "a
 
 export async function countCas(db: CommonQueryMethods): Promise<number> {
   return db.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM certificate_authorities`);
-}
-
-/** bytea[] elements go over the wire as text in Postgres' hex format. */
-function hexBytea(der: Buffer): string {
-  return `\\x${der.toString("hex")}`;
 }

@@ -1,0 +1,229 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { DatabasePool } from "slonik";
+import type { Metrics } from "../../ops/metrics.ts";
+import { type CertificateRow, findCertificateBySerial, revokeCertificateRow } from "../../store/certificate-store.ts";
+import type { Actor } from "../actor.ts";
+import type { AuditLog } from "../audit/audit-log.ts";
+import type { CaService } from "../ca/ca-service.ts";
+import type { Clock } from "../clock.ts";
+import { ChanceryError, isChanceryError } from "../errors.ts";
+import type { CaUrls } from "../profiles/ca-urls.ts";
+import type { ProfileService } from "../profiles/profile-service.ts";
+import { type RevocationReason, revocationReasonName, revocationReasons } from "../revocation/revocation-reason.ts";
+import { parseCsr } from "../x509/parse-csr.ts";
+import { createSerialGenerator } from "../x509/serial-number.ts";
+import {
+  type CertificateTemplate,
+  createCertificateTemplate,
+  type IssuedCertificate,
+} from "./build-end-entity-certificate.ts";
+import type { IssuanceCommitter } from "./issuance-committer.ts";
+import type { IssuanceRequest } from "./issuance-request.ts";
+import { createPolicyChecker, type PolicyChecker } from "./policy-check.ts";
+
+export interface IssuedCertificateRecord extends IssuedCertificate {
+  readonly id: string;
+  readonly caId: string;
+  readonly profileName: string;
+  /** The issuing CA's certificate and its issuers, nearest first (what a client needs besides the leaf). */
+  readonly chainDer: readonly Buffer[];
+}
+
+export interface RevocationResult {
+  readonly serialHex: string;
+  readonly reason: RevocationReason;
+  readonly revokedAt: Date;
+  /** False when the certificate was already revoked; the first revocation stands. */
+  readonly changed: boolean;
+}
+
+export interface IssuanceService {
+  /** The one pipeline every front end calls (DESIGN: every protocol funnels into one core). */
+  issue(request: IssuanceRequest): Promise<IssuedCertificateRecord>;
+  revoke(input: { serialHex: string; reason: RevocationReason }, by: Actor): Promise<RevocationResult>;
+  getBySerial(serialHex: string): Promise<CertificateRow>;
+}
+
+interface IssuingContext {
+  readonly caId: string;
+  readonly profileId: string;
+  readonly template: CertificateTemplate;
+  readonly policy: PolicyChecker;
+  readonly chainDer: readonly Buffer[];
+  readonly loadedAt: number;
+}
+
+/**
+ * How long a prepared (CA, profile) context is reused before it is read
+ * again, so a CA disabled or a profile edited on another replica takes
+ * effect within this many milliseconds.
+ */
+const contextTtlMs = 5_000;
+
+/**
+ * The issuance pipeline: parse the CSR and check its signature (proof of
+ * possession), check it against the profile and the approved request, build
+ * and sign the certificate from the prepared template, then store it with
+ * its audit event through the group committer. The caller hears "issued"
+ * only after the commit.
+ */
+export function createIssuanceService(deps: {
+  pool: DatabasePool;
+  cas: CaService;
+  profiles: ProfileService;
+  audit: AuditLog;
+  committer: IssuanceCommitter;
+  clock: Clock;
+  logger: Logger;
+  metrics?: Metrics | undefined;
+  urlsFor: (caId: string) => CaUrls;
+}): IssuanceService {
+  const contexts = new Map<string, Promise<IssuingContext>>();
+  const nextSerial = createSerialGenerator();
+
+  async function loadContext(caId: string, profileName: string): Promise<IssuingContext> {
+    const ca = await deps.cas.get(caId);
+    if (ca.status !== "active" || !ca.certificateDer)
+      throw new ChanceryError("failed_precondition", `CA ${ca.name} is ${ca.status} and cannot issue`);
+    const stored = await deps.profiles.get(profileName);
+    const template = createCertificateTemplate({
+      issuerCertificateDer: ca.certificateDer,
+      issuerSigner: await deps.cas.signer(caId),
+      profile: stored.profile,
+      urls: deps.urlsFor(caId),
+    });
+    return {
+      caId,
+      profileId: stored.id,
+      template,
+      policy: createPolicyChecker(stored.profile),
+      chainDer: [ca.certificateDer, ...ca.chainDer],
+      loadedAt: Date.now(),
+    };
+  }
+
+  function context(caId: string, profileName: string): Promise<IssuingContext> {
+    const key = `${caId}\u0000${profileName}`;
+    const cached = contexts.get(key);
+    if (cached) {
+      return cached.then((ctx) => {
+        if (Date.now() - ctx.loadedAt < contextTtlMs) return ctx;
+        if (contexts.get(key) === cached) contexts.delete(key);
+        return context(caId, profileName);
+      });
+    }
+    const loading = loadContext(caId, profileName);
+    contexts.set(key, loading);
+    loading.catch(() => contexts.delete(key));
+    return loading;
+  }
+
+  async function issue(request: IssuanceRequest): Promise<IssuedCertificateRecord> {
+    const started = performance.now();
+    try {
+      const ctx = await context(request.caId, request.profileName);
+      const csr = parseCsr(request.csrDer);
+      const now = deps.clock.now();
+      const issuer = ctx.template.issuer;
+      const content = ctx.policy.check({
+        csr,
+        request,
+        issuer: { notBefore: issuer.notBefore, notAfter: issuer.notAfter, publicKeySpki: issuer.publicKey.der },
+        now,
+      });
+      const issued = await ctx.template.issue(content, nextSerial());
+      const id = randomUUID();
+      await deps.committer.commit({
+        certificate: {
+          id,
+          caId: ctx.caId,
+          profileId: ctx.profileId,
+          serialHex: issued.serialHex,
+          fingerprintSha256: issued.fingerprintSha256,
+          subject: issued.subject,
+          sans: issued.sans.map((san) => ({ type: san.type, value: san.value })),
+          notBefore: issued.notBefore,
+          notAfter: issued.notAfter,
+          der: Buffer.from(issued.der),
+          requester: request.requester,
+          sourceProtocol: request.sourceProtocol,
+          issuedAt: now,
+        },
+        audit: {
+          actor: request.requester,
+          sourceIp: request.sourceIp,
+          action: "certificate.issue",
+          target: `certificate:${issued.serialHex}`,
+          occurredAt: now,
+          details: {
+            caId: ctx.caId,
+            profile: request.profileName,
+            protocol: request.sourceProtocol,
+            subject: issued.subject,
+            sans: issued.sans.map((san) => `${san.type}:${san.value}`),
+            notAfter: issued.notAfter.toISOString(),
+            fingerprintSha256: issued.fingerprintSha256,
+          },
+        },
+      });
+      deps.metrics?.certificatesIssued.inc({
+        ca: ctx.caId,
+        profile: request.profileName,
+        protocol: request.sourceProtocol,
+      });
+      deps.metrics?.issuanceSeconds.observe((performance.now() - started) / 1000);
+      return { ...issued, id, caId: ctx.caId, profileName: request.profileName, chainDer: ctx.chainDer };
+    } catch (err) {
+      deps.metrics?.issuanceFailures.inc({ code: isChanceryError(err) ? err.code : "internal" });
+      throw err;
+    }
+  }
+
+  async function revoke(input: { serialHex: string; reason: RevocationReason }, by: Actor): Promise<RevocationResult> {
+    const serialHex = normalizeSerial(input.serialHex);
+    const code = revocationReasons[input.reason];
+    if (code === undefined) throw new ChanceryError("invalid_argument", `unknown revocation reason ${input.reason}`);
+    const revokedAt = new Date(Math.floor(deps.clock.now().getTime() / 1000) * 1000);
+    return deps.pool.transaction(async (tx) => {
+      const result = await revokeCertificateRow(tx, serialHex, { reason: code, revokedAt });
+      if (!result) throw new ChanceryError("not_found", `no certificate with serial ${serialHex}`);
+      const stored = {
+        serialHex,
+        reason: revocationReasonName(result.row.revocation_reason ?? 0) ?? "unspecified",
+        revokedAt: new Date(result.row.revoked_at ?? revokedAt.getTime()),
+        changed: result.changed,
+      };
+      if (result.changed) {
+        await deps.audit.appendInTransaction(tx, [
+          {
+            ...by,
+            action: "certificate.revoke",
+            target: `certificate:${serialHex}`,
+            details: { reason: input.reason, caId: result.row.ca_id },
+          },
+        ]);
+        deps.metrics?.certificatesRevoked.inc({ reason: input.reason });
+      }
+      return stored;
+    });
+  }
+
+  return {
+    issue,
+    revoke,
+    async getBySerial(serialHex) {
+      const row = await findCertificateBySerial(deps.pool, normalizeSerial(serialHex));
+      if (!row) throw new ChanceryError("not_found", `no certificate with serial ${serialHex}`);
+      return row;
+    },
+  };
+}
+
+/** Accepts "0A:1B..." or "0a1b..." and returns our stored form (lower-case hex, no leading 00 octet). */
+function normalizeSerial(serial: string): string {
+  const hex = serial.replace(/[:\s]/g, "").toLowerCase();
+  if (!/^[0-9a-f]{1,40}$/.test(hex))
+    throw new ChanceryError("invalid_argument", `"${serial}" is not a hex serial number`);
+  return hex.replace(/^(00)+(?=[0-9a-f]{2})/, "");
+}

@@ -1,0 +1,163 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import type { DatabasePool } from "slonik";
+import { sql } from "slonik";
+import type { Config } from "./config/config-schema.ts";
+import { loadKeyEncryptionKey } from "./config/load-key-encryption-key.ts";
+import { type AuditLog, createAuditLog } from "./core/audit/audit-log.ts";
+import { bootstrapPki } from "./core/bootstrap.ts";
+import { type CaService, createCaService } from "./core/ca/ca-service.ts";
+import { createKeyEncryption } from "./core/ca/key-encryption.ts";
+import { type Clock, systemClock } from "./core/clock.ts";
+import { createIssuanceCommitter, type IssuanceCommitter } from "./core/issuance/issuance-committer.ts";
+import { createIssuanceService, type IssuanceService } from "./core/issuance/issuance-service.ts";
+import { buildCaUrls } from "./core/profiles/ca-urls.ts";
+import { createProfileService, type ProfileService } from "./core/profiles/profile-service.ts";
+import { pemEncode } from "./core/x509/pem.ts";
+import { type Listener, startListener } from "./ops/http-listener.ts";
+import { createListenerTls, type ListenerTls } from "./ops/listener-tls.ts";
+import { createMetrics, type Metrics } from "./ops/metrics.ts";
+import { createOpsApp } from "./ops/ops-app.ts";
+import { type EmbeddedDatabase, startEmbeddedPostgres } from "./store/embedded-postgres.ts";
+import { migrate, readMigrations } from "./store/migrate.ts";
+import { createDatabasePool } from "./store/pool.ts";
+
+export interface Gateway {
+  readonly config: Config;
+  readonly pool: DatabasePool;
+  readonly audit: AuditLog;
+  readonly cas: CaService;
+  readonly profiles: ProfileService;
+  readonly issuance: IssuanceService;
+  readonly metrics: Metrics;
+  readonly listenerTls: ListenerTls | null;
+  readonly listeners: Readonly<Record<string, Listener>>;
+  /** Where the bootstrap CA chain PEM was written (null when no "issuing" CA exists). */
+  readonly caChainFile: string | null;
+  stop(): Promise<void>;
+}
+
+const migrationsDir = path.resolve(import.meta.dirname, "..", "migrations");
+
+/**
+ * The composition root (DESIGN rule 4): builds every part from the config,
+ * handing each its logger, clock, metrics, store and signer, and starts the
+ * listeners. Steps that fail half-way undo what was started.
+ */
+export async function startGateway(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Gateway> {
+  const cleanup: Array<() => Promise<void>> = [];
+  const undo = async () => {
+    for (const step of cleanup.reverse()) await step().catch((err) => logger.error({ err }, "shutdown step failed"));
+  };
+  try {
+    const dataDir = path.resolve(config.dataDir);
+    await mkdir(dataDir, { recursive: true, mode: 0o711 });
+
+    let connectionUri = config.database.url;
+    let embedded: EmbeddedDatabase | undefined;
+    if (!connectionUri) {
+      embedded = await startEmbeddedPostgres({ dataDir, logger });
+      cleanup.push(() => embedded!.stop());
+      connectionUri = embedded.connectionUri;
+    }
+    const applied = await migrate(connectionUri, await readMigrations(migrationsDir), logger);
+    if (applied.length > 0) logger.info({ applied }, "database migrated");
+    const pool = await createDatabasePool(connectionUri, config.database);
+    cleanup.push(() => pool.end());
+
+    const { kek } = loadKeyEncryptionKey(config, logger);
+    const keyEncryption = createKeyEncryption(kek);
+    kek.fill(0);
+    const metrics = createMetrics();
+    const audit = createAuditLog({ pool, clock });
+    const urlsFor = (caId: string) => buildCaUrls(config.publicBaseUrl, caId);
+    const cas = createCaService({ pool, audit, keyEncryption, clock, logger, urlsFor });
+    const profiles = createProfileService({ pool, audit });
+    const committer: IssuanceCommitter = createIssuanceCommitter({
+      pool,
+      audit,
+      logger,
+      onBatch: (size) => metrics.commitBatchSize.observe(size),
+    });
+    cleanup.push(() => committer.close());
+    const issuance = createIssuanceService({ pool, cas, profiles, audit, committer, clock, logger, metrics, urlsFor });
+
+    const { issuing, created } = await bootstrapPki({ pool, cas, profiles, settings: config.bootstrap });
+    let caChainFile: string | null = null;
+    if (issuing) {
+      caChainFile = path.join(dataDir, "ca-chain.pem");
+      const chainPem = await cas.chainPem(issuing.id);
+      await writeFile(caChainFile, chainPem);
+      const rootDer = issuing.chainDer[issuing.chainDer.length - 1] ?? issuing.certificateDer!;
+      await writeFile(path.join(dataDir, "root-ca.pem"), pemEncode("CERTIFICATE", rootDer));
+      const root = issuing.parentId ? await cas.get(issuing.parentId) : issuing;
+      logger.info(
+        {
+          caChainFile,
+          rootFile: path.join(dataDir, "root-ca.pem"),
+          rootFingerprintSha256: root.fingerprintSha256,
+          issuingFingerprintSha256: issuing.fingerprintSha256,
+        },
+        created ? "bootstrapped a new root and issuing CA" : "CA chain ready",
+      );
+    } else {
+      logger.warn('no CA named "issuing"; the bootstrap CA chain file was not written');
+    }
+
+    let listenerTls: ListenerTls | null = null;
+    if (config.tls.certificateFile && config.tls.keyFile) {
+      listenerTls = await createListenerTls({
+        files: { certificateFile: config.tls.certificateFile, keyFile: config.tls.keyFile },
+        clock,
+        logger,
+      });
+    } else if (issuing) {
+      listenerTls = await createListenerTls({
+        selfIssued: {
+          dir: path.join(dataDir, "tls"),
+          names: config.tls.names,
+          renewBeforeFraction: config.tls.renewBeforeFraction,
+          caId: issuing.id,
+          issuance,
+        },
+        clock,
+        logger,
+      });
+    }
+    if (listenerTls) cleanup.push(async () => listenerTls!.stop());
+
+    const ops = createOpsApp({
+      registry: metrics.registry,
+      logger,
+      checkDatabase: async () => {
+        await pool.oneFirst(sql.unsafe`SELECT 1`);
+      },
+    });
+    const metricsListener = await startListener(ops.callback(), config.listen.metrics);
+    cleanup.push(() => metricsListener.close());
+    logger.info({ address: metricsListener.address }, "metrics and health listener ready (/metrics /healthz /readyz)");
+
+    let stopped = false;
+    return {
+      config,
+      pool,
+      audit,
+      cas,
+      profiles,
+      issuance,
+      metrics,
+      listenerTls,
+      listeners: { metrics: metricsListener },
+      caChainFile,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await undo();
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
