@@ -4,6 +4,7 @@ import type { CommonQueryMethods, DatabasePool } from "slonik";
 import {
   activateCa,
   type CaRow,
+  findCaByFingerprint,
   findCaById,
   findCaByName,
   insertCa,
@@ -136,6 +137,8 @@ export function createCaService(deps: {
     const cert = readCertificate(fields.certificateDer);
     const der = Buffer.from(fields.certificateDer);
     const fingerprint = sha256Fingerprint(der);
+    if (await findCaByFingerprint(tx, fingerprint))
+      throw new ChanceryError("already_exists", `a CA with this certificate (SHA-256 ${fingerprint}) already exists`);
     await insertCa(tx, {
       id: fields.id,
       name: fields.name,
