@@ -84,6 +84,9 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     const issuance = createIssuanceService({ pool, cas, profiles, audit, committer, clock, logger, metrics, urlsFor });
 
     const { issuing, created } = await bootstrapPki({ pool, cas, profiles, settings: config.bootstrap });
+    // Open every active CA key now: a wrong KEK stops the start here with a
+    // clear message, not at the first issuance hours later.
+    for (const ca of await cas.list()) if (ca.status === "active") await cas.signer(ca.id);
     let caChainFile: string | null = null;
     if (issuing) {
       caChainFile = path.join(dataDir, "ca-chain.pem");

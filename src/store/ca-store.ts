@@ -65,6 +65,12 @@ export async function findCaByName(db: CommonQueryMethods, name: string): Promis
   return db.maybeOne(sql.type(caRow)`SELECT ${columns} FROM certificate_authorities WHERE name = ${name}`);
 }
 
+export async function findCaByFingerprint(db: CommonQueryMethods, fingerprint: string): Promise<CaRow | null> {
+  return db.maybeOne(
+    sql.type(caRow)`SELECT ${columns} FROM certificate_authorities WHERE fingerprint_sha256 = ${fingerprint}`,
+  );
+}
+
 export async function listCas(db: CommonQueryMethods): Promise<readonly CaRow[]> {
   return db.any(sql.type(caRow)`SELECT ${columns} FROM certificate_authorities ORDER BY created_at, name`);
 }

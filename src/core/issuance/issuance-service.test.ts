@@ -1,0 +1,260 @@
+import { readFileSync } from "node:fs";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { Certificate } from "@peculiar/asn1-x509";
+import { X509Certificate } from "@peculiar/x509";
+import { sql } from "slonik";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestCore } from "../../../test/support/test-core.ts";
+import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import type { CertificateAuthority } from "../ca/certificate-authority.ts";
+import { isChanceryError } from "../errors.ts";
+import { createScratchDir, openssl, verifyChain } from "../x509/testing/openssl.ts";
+
+/** A CSR made by openssl, asking for more than it should get. */
+function opensslCsrDer(options: { subject: string; sans: string; extra?: string[] }): Buffer {
+  const scratch = createScratchDir();
+  try {
+    const out = `${scratch.dir}/csr.der`;
+    const result = openssl([
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${scratch.dir}/key.pem`,
+      "-subj",
+      options.subject,
+      "-addext",
+      `subjectAltName=${options.sans}`,
+      ...(options.extra ?? []),
+      "-outform",
+      "DER",
+      "-out",
+      out,
+    ]);
+    if (!result.ok) throw new Error(result.stderr);
+    return readFileSync(out);
+  } finally {
+    scratch.cleanup();
+  }
+}
+
+describe("issuance service", () => {
+  let db: TestDatabase;
+  let core: ReturnType<typeof createTestCore>;
+  let issuing: CertificateAuthority;
+  let root: CertificateAuthority;
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ maxConnections: 8 });
+    core = createTestCore(db);
+    const boot = await core.bootstrap();
+    issuing = boot.issuing!;
+    root = await core.cas.get(issuing.parentId!);
+  });
+  afterAll(async () => {
+    await core?.committer.close();
+    await db?.drop();
+  });
+
+  it("issues a certificate openssl verifies, from the profile and approved request, never the CSR's extensions", async () => {
+    const csrDer = opensslCsrDer({
+      subject: "/CN=app.example.com/O=Evil Corp",
+      sans: "DNS:app.example.com,DNS:not-approved.example.com",
+      extra: ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    });
+    const issued = await core.issuance.issue({
+      caId: issuing.id,
+      profileName: "tls-server",
+      csrDer,
+      approved: { sans: [{ type: "dns", value: "app.example.com" }] },
+      requester: "user:alice",
+      sourceProtocol: "admin",
+      sourceIp: "192.0.2.7",
+    });
+
+    expect(verifyChain(root.certificateDer!, [issuing.certificateDer!], issued.der).stdout).toContain("OK");
+
+    // Read back with @peculiar/x509, a parser that shares nothing with the builder.
+    const cert = new X509Certificate(Buffer.from(issued.der));
+    const bc = cert.getExtension("2.5.29.19") as unknown as { ca: boolean; critical: boolean };
+    expect(bc.ca).toBe(false);
+    expect(bc.critical).toBe(true);
+    const ku = cert.getExtension("2.5.29.15") as unknown as { usages: number; critical: boolean };
+    expect(ku.critical).toBe(true);
+    expect(ku.usages).toBe(1); // digitalSignature only: no keyCertSign, no cRLSign
+    const san = cert.getExtension("2.5.29.17") as unknown as {
+      names: { items: Array<{ type: string; value: string }> };
+    };
+    expect(san.names.items.map((n) => `${n.type}:${n.value}`)).toEqual(["dns:app.example.com"]);
+    const eku = cert.getExtension("2.5.29.37") as unknown as { usages: string[] };
+    expect(eku.usages).toEqual(["1.3.6.1.5.5.7.3.1"]);
+    expect(cert.subject).toBe("CN=app.example.com"); // O dropped: tls-server keeps CN only
+    expect(cert.issuer).toBe(new X509Certificate(issuing.certificateDer!).subject);
+    // The INTEGER's content octets as encoded: positive (top bit clear) and
+    // carrying at least 64 random bits (RFC 5280 §4.1.2.2, CA/B BRs §7.1).
+    const serial = Buffer.from(AsnConvert.parse(issued.der, Certificate).tbsCertificate.serialNumber);
+    expect(serial[0]! & 0x80).toBe(0);
+    expect(serial.length).toBeGreaterThanOrEqual(9);
+    const text = openssl(["x509", "-inform", "DER", "-noout", "-text"], issued.der).stdout;
+    expect(text).toContain("URI:http://pki.test:8081/crl/");
+    expect(text).toContain("OCSP - URI:http://pki.test:8081/ocsp");
+    // notBefore backdated by the profile's 60 s; 90 days default validity.
+    expect(Date.now() - cert.notBefore.getTime()).toBeGreaterThanOrEqual(59_000);
+    expect(Math.round((cert.notAfter.getTime() - cert.notBefore.getTime()) / 86_400_000)).toBe(90);
+
+    const row = await core.issuance.getBySerial(issued.serialHex);
+    expect(row).toMatchObject({
+      ca_id: issuing.id,
+      subject: "CN=app.example.com",
+      sans: [{ type: "dns", value: "app.example.com" }],
+      requester: "user:alice",
+      source_protocol: "admin",
+      status: "valid",
+      fingerprint_sha256: issued.fingerprintSha256,
+    });
+    expect(Buffer.from(row.der).equals(Buffer.from(issued.der))).toBe(true);
+
+    const events = await db.pool.any(
+      sql.unsafe`SELECT actor, action, target, source_ip FROM audit_events WHERE action = 'certificate.issue'`,
+    );
+    expect(events).toContainEqual({
+      actor: "user:alice",
+      action: "certificate.issue",
+      target: `certificate:${issued.serialHex}`,
+      source_ip: "192.0.2.7",
+    });
+    expect((await core.audit.verify()).ok).toBe(true);
+  });
+
+  it("refuses a CSR whose signature does not verify and stores nothing", async () => {
+    const csrDer = opensslCsrDer({ subject: "/CN=x.example.com", sans: "DNS:x.example.com" });
+    csrDer[csrDer.length - 5]! ^= 0xff; // inside the signature
+    const before = await db.pool.oneFirst(sql.unsafe`SELECT count(*)::int FROM certificates`);
+    const error = await core.issuance
+      .issue({
+        caId: issuing.id,
+        profileName: "tls-server",
+        csrDer,
+        approved: { sans: [{ type: "dns", value: "x.example.com" }] },
+        requester: "user:alice",
+        sourceProtocol: "admin",
+      })
+      .catch((err: unknown) => err);
+    expect(isChanceryError(error, "bad_csr")).toBe(true);
+    expect(await db.pool.oneFirst(sql.unsafe`SELECT count(*)::int FROM certificates`)).toBe(before);
+  });
+
+  it("refuses what the profile forbids with policy_violation", async () => {
+    const csrDer = opensslCsrDer({ subject: "/CN=ip.example.com", sans: "DNS:ip.example.com" });
+    const error = await core.issuance
+      .issue({
+        caId: issuing.id,
+        profileName: "tls-client",
+        csrDer,
+        approved: { sans: [{ type: "ip", value: "10.0.0.1" }] },
+        requester: "user:alice",
+        sourceProtocol: "admin",
+      })
+      .catch((err: unknown) => err);
+    expect(isChanceryError(error, "policy_violation")).toBe(true);
+  });
+
+  it("caps notAfter at the profile maximum", async () => {
+    const csrDer = opensslCsrDer({ subject: "/CN=long.example.com", sans: "DNS:long.example.com" });
+    const issued = await core.issuance
+      .issue({
+        caId: issuing.id,
+        profileName: "tls-server",
+        csrDer,
+        approved: { sans: [{ type: "dns", value: "long.example.com" }] },
+        validity: { notAfter: new Date(Date.now() + 5 * 365 * 86_400_000) },
+        requester: "user:alice",
+        sourceProtocol: "admin",
+      })
+      .catch((err: unknown) => err);
+    // Either capped to 397 days or refused: never longer than the profile allows.
+    if (isChanceryError(issued)) expect(issued.code).toBe("policy_violation");
+    else {
+      const cert = new X509Certificate(Buffer.from((issued as { der: Uint8Array }).der));
+      expect(cert.notAfter.getTime() - cert.notBefore.getTime()).toBeLessThanOrEqual(397 * 86_400_000 + 61_000);
+    }
+  });
+
+  it("commits concurrent issuances in shared batches with unique serials and an intact audit chain", async () => {
+    const csrs = Array.from({ length: 8 }, (_, i) =>
+      opensslCsrDer({ subject: `/CN=n${i}.example.com`, sans: `DNS:n${i}.example.com` }),
+    );
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        core.issuance.issue({
+          caId: issuing.id,
+          profileName: "tls-server",
+          csrDer: csrs[i % csrs.length]!,
+          approved: { sans: [{ type: "dns", value: `n${i % csrs.length}.example.com` }] },
+          requester: "bench",
+          sourceProtocol: "admin",
+        }),
+      ),
+    );
+    expect(new Set(results.map((r) => r.serialHex)).size).toBe(200);
+    const stored = await db.pool.oneFirst(sql.unsafe`SELECT count(*)::int FROM certificates WHERE requester = 'bench'`);
+    expect(stored).toBe(200);
+    expect((await core.audit.verify()).ok).toBe(true);
+  });
+
+  it("revokes idempotently with an RFC 5280 reason and audits only the first revocation", async () => {
+    const csrDer = opensslCsrDer({ subject: "/CN=rev.example.com", sans: "DNS:rev.example.com" });
+    const issued = await core.issuance.issue({
+      caId: issuing.id,
+      profileName: "tls-server",
+      csrDer,
+      approved: { sans: [{ type: "dns", value: "rev.example.com" }] },
+      requester: "user:alice",
+      sourceProtocol: "admin",
+    });
+    const by = { actor: "user:bob", sourceIp: "127.0.0.1" };
+    const first = await core.issuance.revoke({ serialHex: issued.serialHex, reason: "keyCompromise" }, by);
+    expect(first).toMatchObject({ reason: "keyCompromise", changed: true });
+    const again = await core.issuance.revoke({ serialHex: issued.serialHex.toUpperCase(), reason: "superseded" }, by);
+    expect(again).toMatchObject({ reason: "keyCompromise", changed: false, revokedAt: first.revokedAt });
+    const row = await core.issuance.getBySerial(issued.serialHex);
+    expect(row).toMatchObject({ status: "revoked", revocation_reason: 1 });
+    const audits = await db.pool.oneFirst(
+      sql.unsafe`SELECT count(*)::int FROM audit_events WHERE action = 'certificate.revoke' AND target = ${`certificate:${issued.serialHex}`}`,
+    );
+    expect(audits).toBe(1);
+    await expect(core.issuance.revoke({ serialHex: "ab".repeat(16), reason: "unspecified" }, by)).rejects.toMatchObject(
+      {
+        code: "not_found",
+      },
+    );
+    await expect(core.issuance.revoke({ serialHex: "zz", reason: "unspecified" }, by)).rejects.toMatchObject({
+      code: "invalid_argument",
+    });
+  });
+
+  it("refuses to issue from a disabled CA", async () => {
+    await core.cas.setEnabled(issuing.id, false, { actor: "user:admin" });
+    try {
+      const fresh = createTestCore(db, { kek: core.kek });
+      const csrDer = opensslCsrDer({ subject: "/CN=d.example.com", sans: "DNS:d.example.com" });
+      await expect(
+        fresh.issuance.issue({
+          caId: issuing.id,
+          profileName: "tls-server",
+          csrDer,
+          approved: { sans: [{ type: "dns", value: "d.example.com" }] },
+          requester: "user:alice",
+          sourceProtocol: "admin",
+        }),
+      ).rejects.toMatchObject({ code: "failed_precondition" });
+      await fresh.committer.close();
+    } finally {
+      await core.cas.setEnabled(issuing.id, true, { actor: "user:admin" });
+    }
+  });
+});
