@@ -1,0 +1,79 @@
+import { ChanceryError } from "../errors.ts";
+import { children, content, type DerNode, readOid, readString } from "./der-reader.ts";
+import { contextPrimitive, ia5Tagged, tlv } from "./der-writer.ts";
+import { formatIpAddress, parseIpAddress } from "./ip-address.ts";
+import { parseName } from "./parse-name.ts";
+
+/** The GeneralName forms the gateway issues (RFC 5280 §4.2.1.6). */
+export const subjectAltNameTypes = ["dns", "ip", "email", "uri"] as const;
+export type SubjectAltNameType = (typeof subjectAltNameTypes)[number];
+
+export interface SubjectAltName {
+  readonly type: SubjectAltNameType;
+  readonly value: string;
+}
+
+/** A GeneralName read from a CSR or certificate; forms we do not issue come back as "other". */
+export interface ParsedGeneralName {
+  readonly type: SubjectAltNameType | "other";
+  readonly value: string;
+}
+
+/** RFC 5280 §4.2.1.6 GeneralName context tags. */
+const generalNameTags = { otherName: 0, email: 1, dns: 2, directoryName: 4, uri: 6, ip: 7, registeredId: 8 } as const;
+
+/** DER GeneralName for one SAN entry. The value must already be validated and normalised. */
+export function encodeGeneralName(name: SubjectAltName): Uint8Array {
+  switch (name.type) {
+    case "dns":
+      return ia5Tagged(contextPrimitive(generalNameTags.dns), name.value);
+    case "email":
+      return ia5Tagged(contextPrimitive(generalNameTags.email), name.value);
+    case "uri":
+      return ia5Tagged(contextPrimitive(generalNameTags.uri), name.value);
+    case "ip": {
+      const bytes = parseIpAddress(name.value);
+      if (!bytes) throw new ChanceryError("invalid_argument", `"${name.value}" is not an IP address`);
+      return tlv(contextPrimitive(generalNameTags.ip), bytes);
+    }
+  }
+}
+
+/** Reads one GeneralName. */
+export function parseGeneralName(buf: Uint8Array, node: DerNode): ParsedGeneralName {
+  const number = node.tag & 0x1f;
+  const constructed = (node.tag & 0x20) !== 0;
+  if ((node.tag & 0xc0) !== 0x80) return { type: "other", value: `tag 0x${node.tag.toString(16)}` };
+  if (!constructed) {
+    // dNSName, rfc822Name and URI are IA5String under IMPLICIT tags; read them as such.
+    const asIa5: DerNode = { ...node, tag: 0x16 };
+    switch (number) {
+      case generalNameTags.dns:
+        return { type: "dns", value: readString(buf, asIa5) };
+      case generalNameTags.email:
+        return { type: "email", value: readString(buf, asIa5) };
+      case generalNameTags.uri:
+        return { type: "uri", value: readString(buf, asIa5) };
+      case generalNameTags.ip: {
+        const bytes = content(buf, node);
+        if (bytes.length !== 4 && bytes.length !== 16)
+          return { type: "other", value: `iPAddress of ${bytes.length} octets` };
+        return { type: "ip", value: formatIpAddress(bytes) };
+      }
+      case generalNameTags.registeredId:
+        return { type: "other", value: `registeredID:${readOid(buf, { ...node, tag: 0x06 })}` };
+    }
+  } else {
+    switch (number) {
+      case generalNameTags.otherName: {
+        const [typeId] = children(buf, node);
+        return { type: "other", value: `otherName:${typeId ? readOid(buf, typeId) : "?"}` };
+      }
+      case generalNameTags.directoryName: {
+        const [name] = children(buf, node);
+        return { type: "other", value: `dirName:${name ? parseName(buf, name).text : ""}` };
+      }
+    }
+  }
+  return { type: "other", value: `[${number}]` };
+}
