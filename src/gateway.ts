@@ -15,6 +15,7 @@ import { createIssuanceService, type IssuanceService } from "./core/issuance/iss
 import { buildCaUrls } from "./core/profiles/ca-urls.ts";
 import { createProfileService, type ProfileService } from "./core/profiles/profile-service.ts";
 import { pemEncode } from "./core/x509/pem.ts";
+import { createWorkerSignatureVerifier } from "./core/x509/signature-verifier.ts";
 import { type Listener, startListener } from "./ops/http-listener.ts";
 import { createListenerTls, type ListenerTls } from "./ops/listener-tls.ts";
 import { createMetrics, type Metrics } from "./ops/metrics.ts";
@@ -81,7 +82,20 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       onBatch: (size) => metrics.commitBatchSize.observe(size),
     });
     cleanup.push(() => committer.close());
-    const issuance = createIssuanceService({ pool, cas, profiles, audit, committer, clock, logger, metrics, urlsFor });
+    const verifier = createWorkerSignatureVerifier();
+    cleanup.push(() => verifier.close());
+    const issuance = createIssuanceService({
+      pool,
+      cas,
+      profiles,
+      audit,
+      committer,
+      clock,
+      logger,
+      metrics,
+      urlsFor,
+      verifier,
+    });
 
     const { issuing, created } = await bootstrapPki({ pool, cas, profiles, settings: config.bootstrap });
     // Open every active CA key now: a wrong KEK stops the start here with a

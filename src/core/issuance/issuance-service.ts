@@ -11,8 +11,9 @@ import { ChanceryError, isChanceryError } from "../errors.ts";
 import type { CaUrls } from "../profiles/ca-urls.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import { type RevocationReason, revocationReasonName, revocationReasons } from "../revocation/revocation-reason.ts";
-import { parseCsr } from "../x509/parse-csr.ts";
+import { proofFailedMessage, readCsr } from "../x509/parse-csr.ts";
 import { createSerialGenerator } from "../x509/serial-number.ts";
+import { createInlineSignatureVerifier, type SignatureVerifier } from "../x509/signature-verifier.ts";
 import {
   type CertificateTemplate,
   createCertificateTemplate,
@@ -78,7 +79,10 @@ export function createIssuanceService(deps: {
   logger: Logger;
   metrics?: Metrics | undefined;
   urlsFor: (caId: string) => CaUrls;
+  /** Where CSR signatures are checked; inline when not given (gateway.ts passes worker threads). */
+  verifier?: SignatureVerifier | undefined;
 }): IssuanceService {
+  const verifier = deps.verifier ?? createInlineSignatureVerifier();
   const contexts = new Map<string, Promise<IssuingContext>>();
   const nextSerial = createSerialGenerator();
 
@@ -123,7 +127,9 @@ export function createIssuanceService(deps: {
     const started = performance.now();
     try {
       const ctx = await context(request.caId, request.profileName);
-      const csr = parseCsr(request.csrDer);
+      const { csr, proof } = readCsr(request.csrDer);
+      // Proof of possession (RFC 2986 §3): nothing from the CSR is used before this.
+      if (!(await verifier.verify(proof))) throw new ChanceryError("bad_csr", proofFailedMessage);
       const now = deps.clock.now();
       const issuer = ctx.template.issuer;
       const content = ctx.policy.check({

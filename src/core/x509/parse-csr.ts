@@ -20,7 +20,7 @@ import { readExtension } from "./parse-certificate.ts";
 import { parseName } from "./parse-name.ts";
 import { decodeBase64Strict, pemDecode } from "./pem.ts";
 import { readSubjectPublicKeyInfo } from "./subject-public-key-info.ts";
-import { readSignatureAlgorithm, verifySignature } from "./verify-signature.ts";
+import { readSignatureAlgorithm, type SignatureAlgorithm, verifySignature } from "./verify-signature.ts";
 
 /**
  * A verified PKCS#10 request. Everything here is what the requester asked
@@ -62,6 +62,35 @@ function badCsr(message: string, cause?: unknown): ChanceryError {
  * Any problem is a ChanceryError "bad_csr"; no other exception escapes.
  */
 export function parseCsr(input: Uint8Array | string): ParsedCsr {
+  const { csr, proof } = readCsr(input);
+  if (!verifyProofOfPossession(proof)) throw badCsr(proofFailedMessage);
+  return csr;
+}
+
+/**
+ * What checking a CSR's self-signature needs, detached from the parse so the
+ * check can run elsewhere (src/core/x509/signature-verifier.ts runs it on a
+ * worker thread, off the event loop that serves requests).
+ */
+export interface ProofOfPossession {
+  readonly algorithm: SignatureAlgorithm;
+  readonly spki: { readonly der: Uint8Array; readonly algorithmOid: string };
+  /** The DER CertificationRequestInfo, which the signature covers (RFC 2986 §4.2). */
+  readonly signedData: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+export const proofFailedMessage = "CSR signature does not verify with its public key (no proof of possession)";
+
+export function verifyProofOfPossession(proof: ProofOfPossession): boolean {
+  return verifySignature(proof.algorithm, proof.spki, proof.signedData, proof.signature);
+}
+
+/**
+ * parseCsr without the signature check: the caller MUST check `proof`
+ * (verifyProofOfPossession or a SignatureVerifier) before trusting `csr`.
+ */
+export function readCsr(input: Uint8Array | string): { csr: ParsedCsr; proof: ProofOfPossession } {
   let der: Uint8Array;
   try {
     der = toDer(input);
@@ -97,7 +126,7 @@ function toDer(input: Uint8Array | string): Uint8Array {
   return der;
 }
 
-function parseDer(der: Uint8Array): ParsedCsr {
+function parseDer(der: Uint8Array): { csr: ParsedCsr; proof: ProofOfPossession } {
   const root = readRoot(der);
   const [infoNode, algorithmNode, signatureNode] = expectChildren(der, root, tags.sequence, "CertificationRequest", 3);
   // RFC 2986 §4.1: version, subject, subjectPKInfo, attributes [0]; we tolerate absent attributes.
@@ -112,8 +141,12 @@ function parseDer(der: Uint8Array): ParsedCsr {
   const algorithm = readSignatureAlgorithm(der, algorithmNode!);
   const { bytes: signature, unusedBits } = readBitString(der, signatureNode!);
   if (unusedBits !== 0) throw badCsr("CSR signature has unused bits");
-  if (!verifySignature(algorithm, spki, raw(der, infoNode!), signature))
-    throw badCsr("CSR signature does not verify with its public key (no proof of possession)");
+  const proof: ProofOfPossession = {
+    algorithm,
+    spki: { der: spki.der, algorithmOid: spki.algorithmOid },
+    signedData: raw(der, infoNode!),
+    signature,
+  };
 
   let requestedExtensions: Extension[] = [];
   let challengePassword: string | undefined;
@@ -141,7 +174,7 @@ function parseDer(der: Uint8Array): ParsedCsr {
       requestedSans.push(parseGeneralName(san.value, node));
   }
 
-  return {
+  const csr: ParsedCsr = {
     der,
     subject: subject.attributes,
     subjectString: subject.text,
@@ -153,4 +186,5 @@ function parseDer(der: Uint8Array): ParsedCsr {
     requestedExtensions,
     challengePassword,
   };
+  return { csr, proof };
 }
