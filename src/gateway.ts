@@ -5,15 +5,14 @@ import type { DatabasePool } from "slonik";
 import { sql } from "slonik";
 import type { Config } from "./config/config-schema.ts";
 import { loadKeyEncryptionKey } from "./config/load-key-encryption-key.ts";
-import { type AuditLog, createAuditLog } from "./core/audit/audit-log.ts";
+import type { AuditLog } from "./core/audit/audit-log.ts";
 import { bootstrapPki } from "./core/bootstrap.ts";
-import { type CaService, createCaService } from "./core/ca/ca-service.ts";
+import type { CaService } from "./core/ca/ca-service.ts";
 import { createKeyEncryption } from "./core/ca/key-encryption.ts";
 import { type Clock, systemClock } from "./core/clock.ts";
-import { createIssuanceCommitter, type IssuanceCommitter } from "./core/issuance/issuance-committer.ts";
-import { createIssuanceService, type IssuanceService } from "./core/issuance/issuance-service.ts";
-import { buildCaUrls } from "./core/profiles/ca-urls.ts";
-import { createProfileService, type ProfileService } from "./core/profiles/profile-service.ts";
+import { createCore } from "./core/create-core.ts";
+import type { IssuanceService } from "./core/issuance/issuance-service.ts";
+import type { ProfileService } from "./core/profiles/profile-service.ts";
 import { pemEncode } from "./core/x509/pem.ts";
 import { createWorkerSignatureVerifier } from "./core/x509/signature-verifier.ts";
 import { type Listener, startListener } from "./ops/http-listener.ts";
@@ -71,31 +70,18 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     const keyEncryption = createKeyEncryption(kek);
     kek.fill(0);
     const metrics = createMetrics();
-    const audit = createAuditLog({ pool, clock });
-    const urlsFor = (caId: string) => buildCaUrls(config.publicBaseUrl, caId);
-    const cas = createCaService({ pool, audit, keyEncryption, clock, logger, urlsFor });
-    const profiles = createProfileService({ pool, audit });
-    const committer: IssuanceCommitter = createIssuanceCommitter({
-      pool,
-      audit,
-      logger,
-      onBatch: (size) => metrics.commitBatchSize.observe(size),
-    });
-    cleanup.push(() => committer.close());
     const verifier = createWorkerSignatureVerifier();
     cleanup.push(() => verifier.close());
-    const issuance = createIssuanceService({
+    const { audit, cas, profiles, committer, issuance } = createCore({
       pool,
-      cas,
-      profiles,
-      audit,
-      committer,
+      keyEncryption,
       clock,
       logger,
-      metrics,
-      urlsFor,
+      publicBaseUrl: config.publicBaseUrl,
       verifier,
+      metrics,
     });
+    cleanup.push(() => committer.close());
 
     const { issuing, created } = await bootstrapPki({ pool, cas, profiles, settings: config.bootstrap });
     // Open every active CA key now: a wrong KEK stops the start here with a

@@ -17,17 +17,12 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { sql } from "slonik";
-import { createAuditLog } from "../../../src/core/audit/audit-log.ts";
 import { bootstrapPki } from "../../../src/core/bootstrap.ts";
-import { createCaService } from "../../../src/core/ca/ca-service.ts";
 import { createKeyEncryption } from "../../../src/core/ca/key-encryption.ts";
 import { createSoftwareSigner } from "../../../src/core/ca/software-signer.ts";
 import { systemClock } from "../../../src/core/clock.ts";
-import { createIssuanceCommitter } from "../../../src/core/issuance/issuance-committer.ts";
-import { createIssuanceService } from "../../../src/core/issuance/issuance-service.ts";
+import { createCore } from "../../../src/core/create-core.ts";
 import { generateKeyPair } from "../../../src/core/keys/generate-key-pair.ts";
-import { buildCaUrls } from "../../../src/core/profiles/ca-urls.ts";
-import { createProfileService } from "../../../src/core/profiles/profile-service.ts";
 import { createCertificateSigningRequest } from "../../../src/core/x509/certificate-signing-request.ts";
 import { readCsr, verifyProofOfPossession } from "../../../src/core/x509/parse-csr.ts";
 import { createWorkerSignatureVerifier } from "../../../src/core/x509/signature-verifier.ts";
@@ -86,33 +81,21 @@ async function main() {
     const syncCommit = await pool.oneFirst(sql.unsafe`SHOW synchronous_commit`);
     const kek = Buffer.alloc(32, 1);
     const keyEncryption = createKeyEncryption(kek);
-    const audit = createAuditLog({ pool, clock: systemClock });
-    const urlsFor = (caId: string) => buildCaUrls("http://localhost:8081", caId);
-    const cas = createCaService({ pool, audit, keyEncryption, clock: systemClock, logger, urlsFor });
-    const profiles = createProfileService({ pool, audit });
     const batchSizes: number[] = [];
     const batchSeconds: number[] = [];
-    const committer = createIssuanceCommitter({
+    const verifyThreads = Number(process.env["BENCH_VERIFY_THREADS"] ?? os.availableParallelism());
+    const verifier = createWorkerSignatureVerifier({ threads: verifyThreads });
+    const { audit, cas, profiles, committer, issuance } = createCore({
       pool,
-      audit,
+      keyEncryption,
+      clock: systemClock,
       logger,
-      onBatch: (size, s) => {
+      publicBaseUrl: "http://localhost:8081",
+      verifier,
+      onCommitBatch: (size, s) => {
         batchSizes.push(size);
         batchSeconds.push(s);
       },
-    });
-    const verifyThreads = Number(process.env["BENCH_VERIFY_THREADS"] ?? os.availableParallelism());
-    const verifier = createWorkerSignatureVerifier({ threads: verifyThreads });
-    const issuance = createIssuanceService({
-      pool,
-      cas,
-      profiles,
-      audit,
-      committer,
-      clock: systemClock,
-      logger,
-      urlsFor,
-      verifier,
     });
     const { issuing } = await bootstrapPki({
       pool,

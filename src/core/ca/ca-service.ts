@@ -176,6 +176,34 @@ export function createCaService(deps: {
     ]);
   }
 
+  /** Stores a CA whose key was generated here, and keeps its signer open. */
+  async function persistGenerated(
+    fields: {
+      name: string;
+      kind: "root" | "intermediate";
+      parentId: string | null;
+      algorithm: KeyAlgorithm;
+      certificateDer: Uint8Array;
+      chainDer: Buffer[];
+    },
+    key: { privateKeyPkcs8: Buffer; publicKeySpki: Buffer; signer: Signer },
+    by: Actor,
+    action: string,
+  ): Promise<CertificateAuthority> {
+    const id = randomUUID();
+    await pool.transaction(async (tx) => {
+      await checkNameFree(tx, fields.name);
+      await insertActive(
+        tx,
+        { ...fields, id, privateKeyPkcs8: key.privateKeyPkcs8, publicKeySpki: key.publicKeySpki },
+        by,
+        action,
+      );
+    });
+    signers.set(id, Promise.resolve(key.signer));
+    return service.get(id);
+  }
+
   async function getRow(db: CommonQueryMethods, id: string): Promise<CaRow> {
     if (!isUuid(id)) throw new ChanceryError("not_found", `no CA with id ${id}`);
     const row = await findCaById(db, id);
@@ -203,28 +231,12 @@ export function createCaService(deps: {
         pathLenConstraint: input.pathLen,
         nameConstraints: input.nameConstraints,
       });
-      const id = randomUUID();
-      await pool.transaction(async (tx) => {
-        await checkNameFree(tx, input.name);
-        await insertActive(
-          tx,
-          {
-            id,
-            name: input.name,
-            kind: "root",
-            parentId: null,
-            algorithm: input.keyAlgorithm,
-            privateKeyPkcs8: key.privateKeyPkcs8,
-            publicKeySpki: key.publicKeySpki,
-            certificateDer,
-            chainDer: [],
-          },
-          by,
-          "ca.create_root",
-        );
-      });
-      signers.set(id, Promise.resolve(key.signer));
-      return service.get(id);
+      return persistGenerated(
+        { name: input.name, kind: "root", parentId: null, algorithm: input.keyAlgorithm, certificateDer, chainDer: [] },
+        key,
+        by,
+        "ca.create_root",
+      );
     },
 
     async createIntermediate(input, by) {
@@ -248,28 +260,19 @@ export function createCaService(deps: {
         ocspUrl: parentUrls.ocsp,
         caIssuersUrl: parentUrls.caIssuers,
       });
-      const id = randomUUID();
-      await pool.transaction(async (tx) => {
-        await checkNameFree(tx, input.name);
-        await insertActive(
-          tx,
-          {
-            id,
-            name: input.name,
-            kind: "intermediate",
-            parentId: parent.id,
-            algorithm: input.keyAlgorithm,
-            privateKeyPkcs8: key.privateKeyPkcs8,
-            publicKeySpki: key.publicKeySpki,
-            certificateDer,
-            chainDer: [parent.certificate_der!, ...parent.chain_der],
-          },
-          by,
-          "ca.create_intermediate",
-        );
-      });
-      signers.set(id, Promise.resolve(key.signer));
-      return service.get(id);
+      return persistGenerated(
+        {
+          name: input.name,
+          kind: "intermediate",
+          parentId: parent.id,
+          algorithm: input.keyAlgorithm,
+          certificateDer,
+          chainDer: [parent.certificate_der, ...parent.chain_der],
+        },
+        key,
+        by,
+        "ca.create_intermediate",
+      );
     },
 
     async createExternalIntermediate(input, by) {

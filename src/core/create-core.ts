@@ -1,0 +1,64 @@
+import type { Logger } from "pino";
+import type { DatabasePool } from "slonik";
+import type { Metrics } from "../ops/metrics.ts";
+import { type AuditLog, createAuditLog } from "./audit/audit-log.ts";
+import { type CaService, createCaService } from "./ca/ca-service.ts";
+import type { KeyEncryption } from "./ca/key-encryption.ts";
+import type { Clock } from "./clock.ts";
+import { createIssuanceCommitter, type IssuanceCommitter } from "./issuance/issuance-committer.ts";
+import { createIssuanceService, type IssuanceService } from "./issuance/issuance-service.ts";
+import { buildCaUrls } from "./profiles/ca-urls.ts";
+import { createProfileService, type ProfileService } from "./profiles/profile-service.ts";
+import type { SignatureVerifier } from "./x509/signature-verifier.ts";
+
+export interface Core {
+  readonly audit: AuditLog;
+  readonly cas: CaService;
+  readonly profiles: ProfileService;
+  readonly committer: IssuanceCommitter;
+  readonly issuance: IssuanceService;
+}
+
+/**
+ * The issuance core wired together, once, for the gateway, the tests and
+ * the benchmarks alike, so all three exercise the same composition.
+ */
+export function createCore(deps: {
+  pool: DatabasePool;
+  keyEncryption: KeyEncryption;
+  clock: Clock;
+  logger: Logger;
+  /** Base of the CRL/OCSP/caIssuers URLs in issued certificates (config publicBaseUrl). */
+  publicBaseUrl: string;
+  verifier?: SignatureVerifier | undefined;
+  metrics?: Metrics | undefined;
+  onCommitBatch?: ((size: number, seconds: number) => void) | undefined;
+}): Core {
+  const { pool, clock, logger, metrics } = deps;
+  const urlsFor = (caId: string) => buildCaUrls(deps.publicBaseUrl, caId);
+  const audit = createAuditLog({ pool, clock });
+  const cas = createCaService({ pool, audit, keyEncryption: deps.keyEncryption, clock, logger, urlsFor });
+  const profiles = createProfileService({ pool, audit });
+  const committer = createIssuanceCommitter({
+    pool,
+    audit,
+    logger,
+    onBatch: (size, seconds) => {
+      metrics?.commitBatchSize.observe(size);
+      deps.onCommitBatch?.(size, seconds);
+    },
+  });
+  const issuance = createIssuanceService({
+    pool,
+    cas,
+    profiles,
+    audit,
+    committer,
+    clock,
+    logger,
+    metrics,
+    urlsFor,
+    verifier: deps.verifier,
+  });
+  return { audit, cas, profiles, committer, issuance };
+}
