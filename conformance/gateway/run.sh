@@ -50,7 +50,7 @@ check "/readyz says the database is reachable" bash -c "curl -fsS http://127.0.0
 check "/metrics is Prometheus text with the issuance counters" bash -c \
   "curl -fsS http://127.0.0.1:$port/metrics | grep -q '^chancery_certificates_issued_total'"
 check "the key-encryption key file is private (0600)" bash -c "[ \$(stat -c %a '$data/kek') = 600 ]"
-check "no TCP port is opened for the embedded Postgres" bash -c "! ss -ltnp 2>/dev/null | grep -q postgres"
+check "no TCP port is opened for the embedded Postgres" bash -c "ss -ltnp >/dev/null && ! ss -ltnp | grep -q postgres"
 
 kill -TERM "$pid"
 check "SIGTERM stops the gateway with exit code 0 within 30 s" bash -c "
