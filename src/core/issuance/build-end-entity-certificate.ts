@@ -24,7 +24,9 @@ import {
 import type { SubjectAltName } from "../x509/general-name.ts";
 import { keyUsagesForKey } from "../x509/key-usage.ts";
 import { encodeName, formatAttributes } from "../x509/name.ts";
+import { checkCertificateNames, constrainedNames } from "../x509/name-constraints-match.ts";
 import { type CertificateView, readCertificate } from "../x509/parse-certificate.ts";
+import { type NameConstraintsView, readNameConstraints } from "../x509/parse-name-constraints.ts";
 import { decodeBase64Strict } from "../x509/pem.ts";
 import type { SerialNumber } from "../x509/serial-number.ts";
 import { encodeSigned, encodeValidity, versionV3 } from "../x509/sign-certificate.ts";
@@ -37,6 +39,18 @@ export interface CertificateTemplateOptions {
   readonly profile: Profile;
   /** Where this CA publishes CRL/OCSP/its certificate; required when the profile asks for any of them. */
   readonly urls?: CaUrls | undefined;
+  /**
+   * The CA certificates above the issuer (its issuer first, up to the root), DER. Their name
+   * constraints bind what this template issues too (RFC 5280 §6.1.4 (g)); the issuer's own
+   * constraints are always applied.
+   */
+  readonly chainDer?: readonly Uint8Array[] | undefined;
+}
+
+/** Name constraints of one CA on the path, and how messages name that CA. */
+export interface PathNameConstraints {
+  readonly owner: string;
+  readonly constraints: NameConstraintsView;
 }
 
 /** A signed certificate and the facts the store records about it. */
@@ -59,6 +73,13 @@ export interface IssuedCertificate {
 export interface CertificateTemplate {
   readonly profile: Profile;
   readonly issuer: CertificateView;
+  /** The name constraints of the issuer and of the chain above it; empty when none has any. */
+  readonly nameConstraints: readonly PathNameConstraints[];
+  /**
+   * Throws policy_violation when a name of `content` (SAN, subject DN, emailAddress, host-name CN)
+   * is one the issuing CA or a CA above it may not certify. `issue` calls it before signing.
+   */
+  checkNameConstraints(content: CertificateContent): void;
   /** Builds, signs and describes one certificate. `content` must come from the policy check. */
   issue(content: CertificateContent, serial: SerialNumber): Promise<IssuedCertificate>;
 }
@@ -99,6 +120,7 @@ export function createCertificateTemplate(options: CertificateTemplateOptions): 
   if ((revocation.crlDistributionPoint || revocation.ocsp || revocation.caIssuers) && !options.urls)
     throw new ChanceryError("invalid_argument", `profile ${profile.name} needs CA URLs for CRL/OCSP/caIssuers`);
   const urls = options.urls;
+  const pathConstraints = readPathNameConstraints(issuer, options.chainDer ?? []);
 
   const signatureAlgorithm = signer.signatureAlgorithmDer;
   // §4.1.2.4: issuer is the issuer's subject, byte for byte.
@@ -162,9 +184,30 @@ export function createCertificateTemplate(options: CertificateTemplateOptions): 
   const shortLivedThreshold = isCa ? 0 : profile.shortLived.thresholdSeconds;
   const issuerNotAfter = issuer.notAfter.getTime();
 
+  /**
+   * RFC 5280 §4.2.1.10, §6.1.3 (b)-(c): a relying party rejects a certificate with a name outside
+   * the permitted or inside the excluded subtrees of any CA on its path. Refusing here turns a
+   * certificate nobody would accept into a policy_violation that names the offending name.
+   */
+  function checkNameConstraints(content: CertificateContent, subjectDer: Uint8Array): void {
+    if (pathConstraints.length === 0) return;
+    const names = constrainedNames(subjectDer, content.sans);
+    for (const { owner, constraints } of pathConstraints) {
+      const violation = checkCertificateNames(constraints, names, owner);
+      if (violation)
+        throw new ChanceryError("policy_violation", `nameConstraints: ${violation.message}`, {
+          detail: { rule: "nameConstraints", kind: violation.kind, name: violation.name.label },
+        });
+    }
+  }
+
   return {
     profile,
     issuer,
+    nameConstraints: pathConstraints,
+    checkNameConstraints(content: CertificateContent): void {
+      checkNameConstraints(content, encodeName(content.subject));
+    },
     async issue(content: CertificateContent, serial: SerialNumber): Promise<IssuedCertificate> {
       const keyUsage = keyUsageByType.get(content.publicKey.type);
       if (!keyUsage)
@@ -177,6 +220,8 @@ export function createCertificateTemplate(options: CertificateTemplateOptions): 
       const subjectIsEmpty = content.subject.length === 0;
       if (subjectIsEmpty && content.sans.length === 0)
         throw new ChanceryError("policy_violation", "subject: neither a subject nor a subjectAltName");
+      const subjectDer = encodeName(content.subject);
+      checkNameConstraints(content, subjectDer);
       const validitySeconds = (content.notAfter.getTime() - content.notBefore.getTime()) / 1000 + 1;
       const shortLived = shortLivedThreshold > 0 && validitySeconds <= shortLivedThreshold;
       const ski = keyIdentifierFromPublicKey(subjectPublicKeyBits(content.subjectPublicKeySpki));
@@ -194,7 +239,7 @@ export function createCertificateTemplate(options: CertificateTemplateOptions): 
         integerFromContent(serial.der),
         afterSerial,
         encodeValidity(content),
-        encodeName(content.subject),
+        subjectDer,
         content.subjectPublicKeySpki,
         tlv(contextConstructed(3), extensions),
       ]);
@@ -213,4 +258,29 @@ export function createCertificateTemplate(options: CertificateTemplateOptions): 
       };
     },
   };
+}
+
+/**
+ * The name constraints of the issuer and of each CA above it. A constraint
+ * extension we cannot parse makes the CA unusable (failed_precondition):
+ * RFC 5280 §4.2.1.10 has relying parties reject what they cannot process,
+ * so nothing this CA issues would be accepted.
+ */
+function readPathNameConstraints(issuer: CertificateView, chainDer: readonly Uint8Array[]): PathNameConstraints[] {
+  const path: { owner: string; certificate: CertificateView }[] = [{ owner: "the issuing CA", certificate: issuer }];
+  for (const der of chainDer) {
+    const certificate = readCertificate(der);
+    path.push({ owner: `the CA "${certificate.subject.text}"`, certificate });
+  }
+  const out: PathNameConstraints[] = [];
+  for (const { owner, certificate } of path) {
+    let constraints: NameConstraintsView | undefined;
+    try {
+      constraints = readNameConstraints(certificate.extensions);
+    } catch (cause) {
+      throw new ChanceryError("failed_precondition", `the nameConstraints of ${owner} cannot be read`, { cause });
+    }
+    if (constraints) out.push({ owner, constraints });
+  }
+  return out;
 }

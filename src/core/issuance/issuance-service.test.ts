@@ -237,6 +237,45 @@ describe("issuance service", () => {
     });
   });
 
+  it("refuses names outside the name constraints of a CA above the issuer (regression: only the issuer's were checked)", async () => {
+    const by = { actor: "user:admin" };
+    const constrainedRoot = await core.cas.createRoot(
+      {
+        name: "constrained-root",
+        subject: [{ type: "CN", value: "Constrained Root" }],
+        keyAlgorithm: "ecdsa-p256",
+        validityDays: 30,
+        nameConstraints: { permitted: { dns: ["corp.example"] } },
+      },
+      by,
+    );
+    const sub = await core.cas.createIntermediate(
+      {
+        name: "constrained-sub",
+        parentId: constrainedRoot.id,
+        subject: [{ type: "CN", value: "Constrained Sub" }],
+        keyAlgorithm: "ecdsa-p256",
+        validityDays: 20,
+        pathLen: 0,
+      },
+      by,
+    );
+    const request = (name: string) => ({
+      caId: sub.id,
+      profileName: "tls-server",
+      csrDer: opensslCsrDer({ subject: `/CN=${name}`, sans: `DNS:${name}` }),
+      approved: { sans: [{ type: "dns" as const, value: name }] },
+      requester: "user:alice",
+      sourceProtocol: "admin" as const,
+    });
+    const inside = await core.issuance.issue(request("app.corp.example"));
+    expect(verifyChain(constrainedRoot.certificateDer!, [sub.certificateDer!], inside.der).stdout).toContain("OK");
+    await expect(core.issuance.issue(request("app.other.example"))).rejects.toMatchObject({
+      code: "policy_violation",
+      message: expect.stringMatching(/nameConstraints/),
+    });
+  });
+
   it("refuses to issue from a disabled CA", async () => {
     await core.cas.setEnabled(issuing.id, false, { actor: "user:admin" });
     try {

@@ -96,6 +96,8 @@ export function createIssuanceService(deps: {
       issuerSigner: await deps.cas.signer(caId),
       profile: stored.profile,
       urls: deps.urlsFor(caId),
+      // Name constraints of every CA above the issuer bind the leaf too (RFC 5280 §6.1.4 (g)).
+      chainDer: ca.chainDer,
     });
     return {
       caId,

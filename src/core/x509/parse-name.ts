@@ -61,3 +61,41 @@ function isStringTag(tag: number): boolean {
     tag === 0x1e
   );
 }
+
+/**
+ * One RDN in comparable form: one key per member (OID, NUL, "s" and the
+ * folded string or "x" and the hex DER of the value), sorted, so that the
+ * order inside a multi-valued RDN (a SET) does not matter.
+ */
+export type CanonicalRdn = readonly string[];
+
+/**
+ * The RDNs of a DER Name in the form RFC 5280 §7.1 compares them, as
+ * OpenSSL's canonical encoding does: values of the DirectoryString-like
+ * types (UTF8, Printable, Teletex, IA5, Visible, BMP, Universal) are
+ * compared whatever their string type, with leading and trailing white
+ * space removed, inner runs of white space folded to one space, and ASCII
+ * letters lower-cased (OpenSSL folds ASCII only, not all of RFC 4518);
+ * any other value is compared as its exact DER.
+ */
+export function canonicalRdns(buf: Uint8Array, node: DerNode): CanonicalRdn[] {
+  expectTag(node, tags.sequence, "Name");
+  return children(buf, node).map((rdn) => {
+    const members = children(buf, expectTag(rdn, tags.set, "RelativeDistinguishedName")).map((atv) => {
+      const [typeNode, valueNode] = expectChildren(buf, atv, tags.sequence, "AttributeTypeAndValue", 2);
+      const oid = readOid(buf, typeNode!);
+      if (!canonicalStringTags.has(valueNode!.tag))
+        return `${oid}\u0000x${Buffer.from(raw(buf, valueNode!)).toString("hex")}`;
+      const folded = readString(buf, valueNode!)
+        .replace(/^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g, "")
+        .replace(/[ \t\n\v\f\r]+/g, " ")
+        .replace(/[A-Z]+/g, (s) => s.toLowerCase());
+      return `${oid}\u0000s${folded}`;
+    });
+    if (members.length === 0) throw new ChanceryError("invalid_argument", "malformed DER: empty RDN");
+    return members.sort();
+  });
+}
+
+/** The string types OpenSSL canonicalises (ASN1_MASK_CANON); NumericString is compared as DER. */
+const canonicalStringTags: ReadonlySet<number> = new Set([0x0c, 0x13, 0x14, 0x16, 0x1a, 0x1c, 0x1e]);
