@@ -4,6 +4,7 @@ import { ChanceryError } from "../errors.ts";
 import type { PublicKeyInfo } from "../keys/public-key-info.ts";
 import type { CaUrls } from "../profiles/ca-urls.ts";
 import type { Profile } from "../profiles/profile-schema.ts";
+import { checkIssuer } from "../x509/check-issuer.ts";
 import { concatBytes, contextConstructed, integerFromContent, sequence, tlv, tlvOf } from "../x509/der-writer.ts";
 import {
   authorityInfoAccessExtension,
@@ -96,15 +97,7 @@ const empty = new Uint8Array(0);
 export function createCertificateTemplate(options: CertificateTemplateOptions): CertificateTemplate {
   const { profile, issuerSigner: signer } = options;
   const issuer = readCertificate(options.issuerCertificateDer);
-  if (!Buffer.from(issuer.publicKey.der).equals(signer.publicKeySpki))
-    throw new ChanceryError("invalid_argument", "the issuer signer does not hold the issuer certificate's key");
-  if (!issuer.basicConstraints?.ca)
-    throw new ChanceryError(
-      "failed_precondition",
-      "the issuer certificate is not a CA (basicConstraints cA is not TRUE)",
-    );
-  if (issuer.keyUsage && !issuer.keyUsage.includes("keyCertSign"))
-    throw new ChanceryError("failed_precondition", "the issuer certificate's keyUsage lacks keyCertSign");
+  checkIssuer(issuer, signer);
   const isCa = profile.basicConstraints.ca;
   if (isCa && issuer.basicConstraints.pathLen !== undefined) {
     // RFC 5280 §6.1.4 (l)-(m): the issuer's pathLenConstraint bounds the CAs below it.

@@ -1,5 +1,6 @@
 import type { Signer } from "../ca/signer.ts";
 import { ChanceryError } from "../errors.ts";
+import { checkIssuer } from "./check-issuer.ts";
 import {
   authorityInfoAccessExtension,
   authorityKeyIdentifierExtension,
@@ -96,15 +97,7 @@ export async function createRootCertificate(options: RootCertificateOptions): Pr
 export async function createIntermediateCertificate(options: IntermediateCertificateOptions): Promise<Uint8Array> {
   checkPathLen(options.pathLen);
   const issuer = readCertificate(options.issuerCertificateDer);
-  if (!Buffer.from(issuer.publicKey.der).equals(options.issuerSigner.publicKeySpki))
-    throw new ChanceryError("invalid_argument", "the issuer signer does not hold the issuer certificate's key");
-  if (!issuer.basicConstraints?.ca)
-    throw new ChanceryError(
-      "failed_precondition",
-      "the issuer certificate is not a CA (basicConstraints cA is not TRUE)",
-    );
-  if (issuer.keyUsage && !issuer.keyUsage.includes("keyCertSign"))
-    throw new ChanceryError("failed_precondition", "the issuer certificate's keyUsage lacks keyCertSign");
+  checkIssuer(issuer, options.issuerSigner);
   // RFC 5280 §6.1.4 (l)-(m): each CA below the issuer uses up one unit of its pathLenConstraint.
   const issuerPathLen = issuer.basicConstraints.pathLen;
   if (issuerPathLen !== undefined) {
