@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestCore } from "../../../test/support/test-core.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
 import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
-import { createScratchDir, openssl, verifyChain } from "../x509/testing/openssl.ts";
+import { createScratchDir, openssl, opensslCsr, verifyChain } from "../x509/testing/openssl.ts";
 
 const admin = { actor: "user:admin", sourceIp: "127.0.0.1" };
 const subject = (cn: string) => [
@@ -177,28 +177,10 @@ describe("CA service", () => {
         },
         admin,
       );
-      const leafCsr = `${scratch.dir}/leaf.csr`;
-      run([
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        `${scratch.dir}/leaf.key`,
-        "-subj",
-        "/CN=leaf.example",
-        "-outform",
-        "DER",
-        "-out",
-        leafCsr,
-      ]);
       const issued = await core.issuance.issue({
         caId: ca.id,
         profileName: "ext-leaf",
-        csrDer: readFileSync(leafCsr),
+        csrDer: opensslCsr({ subject: "/CN=leaf.example" }),
         approved: { sans: [{ type: "dns", value: "leaf.example" }] },
         requester: "user:admin",
         sourceProtocol: "admin",

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
 import { X509Certificate } from "@peculiar/x509";
@@ -8,39 +7,7 @@ import { createTestCore } from "../../../test/support/test-core.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { isChanceryError } from "../errors.ts";
-import { createScratchDir, openssl, verifyChain } from "../x509/testing/openssl.ts";
-
-/** A CSR made by openssl, asking for more than it should get. */
-function opensslCsrDer(options: { subject: string; sans: string; extra?: string[] }): Buffer {
-  const scratch = createScratchDir();
-  try {
-    const out = `${scratch.dir}/csr.der`;
-    const result = openssl([
-      "req",
-      "-new",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      `${scratch.dir}/key.pem`,
-      "-subj",
-      options.subject,
-      "-addext",
-      `subjectAltName=${options.sans}`,
-      ...(options.extra ?? []),
-      "-outform",
-      "DER",
-      "-out",
-      out,
-    ]);
-    if (!result.ok) throw new Error(result.stderr);
-    return readFileSync(out);
-  } finally {
-    scratch.cleanup();
-  }
-}
+import { openssl, opensslCsr, verifyChain } from "../x509/testing/openssl.ts";
 
 describe("issuance service", () => {
   let db: TestDatabase;
@@ -61,7 +28,7 @@ describe("issuance service", () => {
   });
 
   it("issues a certificate openssl verifies, from the profile and approved request, never the CSR's extensions", async () => {
-    const csrDer = opensslCsrDer({
+    const csrDer = opensslCsr({
       subject: "/CN=app.example.com/O=Evil Corp",
       sans: "DNS:app.example.com,DNS:not-approved.example.com",
       extra: ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
@@ -131,7 +98,7 @@ describe("issuance service", () => {
   });
 
   it("refuses a CSR whose signature does not verify and stores nothing", async () => {
-    const csrDer = opensslCsrDer({ subject: "/CN=x.example.com", sans: "DNS:x.example.com" });
+    const csrDer = opensslCsr({ subject: "/CN=x.example.com", sans: "DNS:x.example.com" });
     csrDer[csrDer.length - 5]! ^= 0xff; // inside the signature
     const before = await db.pool.oneFirst(sql.unsafe`SELECT count(*)::int FROM certificates`);
     const error = await core.issuance
@@ -149,7 +116,7 @@ describe("issuance service", () => {
   });
 
   it("refuses what the profile forbids with policy_violation", async () => {
-    const csrDer = opensslCsrDer({ subject: "/CN=ip.example.com", sans: "DNS:ip.example.com" });
+    const csrDer = opensslCsr({ subject: "/CN=ip.example.com", sans: "DNS:ip.example.com" });
     const error = await core.issuance
       .issue({
         caId: issuing.id,
@@ -164,7 +131,7 @@ describe("issuance service", () => {
   });
 
   it("caps notAfter at the profile maximum", async () => {
-    const csrDer = opensslCsrDer({ subject: "/CN=long.example.com", sans: "DNS:long.example.com" });
+    const csrDer = opensslCsr({ subject: "/CN=long.example.com", sans: "DNS:long.example.com" });
     const issued = await core.issuance
       .issue({
         caId: issuing.id,
@@ -186,7 +153,7 @@ describe("issuance service", () => {
 
   it("commits concurrent issuances in shared batches with unique serials and an intact audit chain", async () => {
     const csrs = Array.from({ length: 8 }, (_, i) =>
-      opensslCsrDer({ subject: `/CN=n${i}.example.com`, sans: `DNS:n${i}.example.com` }),
+      opensslCsr({ subject: `/CN=n${i}.example.com`, sans: `DNS:n${i}.example.com` }),
     );
     const results = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
@@ -207,7 +174,7 @@ describe("issuance service", () => {
   });
 
   it("revokes idempotently with an RFC 5280 reason and audits only the first revocation", async () => {
-    const csrDer = opensslCsrDer({ subject: "/CN=rev.example.com", sans: "DNS:rev.example.com" });
+    const csrDer = opensslCsr({ subject: "/CN=rev.example.com", sans: "DNS:rev.example.com" });
     const issued = await core.issuance.issue({
       caId: issuing.id,
       profileName: "tls-server",
@@ -263,7 +230,7 @@ describe("issuance service", () => {
     const request = (name: string) => ({
       caId: sub.id,
       profileName: "tls-server",
-      csrDer: opensslCsrDer({ subject: `/CN=${name}`, sans: `DNS:${name}` }),
+      csrDer: opensslCsr({ subject: `/CN=${name}`, sans: `DNS:${name}` }),
       approved: { sans: [{ type: "dns" as const, value: name }] },
       requester: "user:alice",
       sourceProtocol: "admin" as const,
@@ -280,7 +247,7 @@ describe("issuance service", () => {
     await core.cas.setEnabled(issuing.id, false, { actor: "user:admin" });
     try {
       const fresh = createTestCore(db, { kek: core.kek });
-      const csrDer = opensslCsrDer({ subject: "/CN=d.example.com", sans: "DNS:d.example.com" });
+      const csrDer = opensslCsr({ subject: "/CN=d.example.com", sans: "DNS:d.example.com" });
       await expect(
         fresh.issuance.issue({
           caId: issuing.id,

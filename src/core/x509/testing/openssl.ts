@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pemEncode } from "../pem.ts";
@@ -78,4 +78,39 @@ export function asn1parse(der: Uint8Array, extraArgs: readonly string[] = []): s
   const result = openssl(["asn1parse", "-inform", "DER", ...extraArgs], der);
   if (!result.ok) throw new Error(`openssl asn1parse failed: ${result.stderr}`);
   return result.stdout;
+}
+
+/**
+ * A DER PKCS#10 request made by `openssl req` with a fresh P-256 key: the
+ * CSR a real client sends. `sans` is an openssl subjectAltName value
+ * ("DNS:a.example,IP:10.0.0.1"); `extra` adds arguments, e.g. more -addext.
+ */
+export function opensslCsr(options: { subject: string; sans?: string; extra?: readonly string[] }): Buffer {
+  const scratch = createScratchDir();
+  try {
+    const out = join(scratch.dir, "csr.der");
+    const result = openssl([
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      join(scratch.dir, "key.pem"),
+      "-subj",
+      options.subject,
+      ...(options.sans ? ["-addext", `subjectAltName=${options.sans}`] : []),
+      ...(options.extra ?? []),
+      "-outform",
+      "DER",
+      "-out",
+      out,
+    ]);
+    if (!result.ok) throw new Error(`openssl req failed: ${result.stderr}`);
+    return readFileSync(out);
+  } finally {
+    scratch.cleanup();
+  }
 }
