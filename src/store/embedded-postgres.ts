@@ -34,9 +34,7 @@ const database = "chancery";
 export async function startEmbeddedPostgres(options: { dataDir: string; logger: Logger }): Promise<EmbeddedDatabase> {
   const log = options.logger.child({ component: "embedded-postgres" });
   const dataDir = path.resolve(options.dataDir);
-  const pgDir = path.join(dataDir, "postgres");
-  const socketDir = path.join(dataDir, "run");
-  const passwordFile = path.join(dataDir, "postgres-password");
+  const { pgDir, socketDir, passwordFile } = embeddedLayout(dataDir);
   // 0711: the postgres system user (when we run as root) must traverse it; the
   // secrets inside (kek, postgres-password) are 0600 files of their own.
   await mkdir(dataDir, { recursive: true, mode: 0o711 });
@@ -104,9 +102,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; logger: 
   }
   log.info({ dir: pgDir }, "embedded PostgreSQL ready");
 
-  // The socket directory goes in the host part, percent-encoded: both pg and
-  // slonik decode a host that starts with "/" as a Unix socket directory.
-  const connectionUri = `postgresql://${user}:${encodeURIComponent(password)}@${encodeURIComponent(socketDir)}/${database}`;
+  const connectionUri = embeddedConnectionUri(dataDir, password);
   let stopped = false;
   return {
     connectionUri,
@@ -118,6 +114,54 @@ export async function startEmbeddedPostgres(options: { dataDir: string; logger: 
       log.info("embedded PostgreSQL stopped");
     },
   };
+}
+
+/** Where the embedded server keeps its files inside the data directory. */
+function embeddedLayout(dataDir: string) {
+  return {
+    pgDir: path.join(dataDir, "postgres"),
+    socketDir: path.join(dataDir, "run"),
+    passwordFile: path.join(dataDir, "postgres-password"),
+  };
+}
+
+/** Connection URI of the embedded server of `dataDir` (absolute); contains the password, never log it. */
+export function embeddedConnectionUri(dataDir: string, password: string): string {
+  // The socket directory goes in the host part, percent-encoded: both pg and
+  // slonik decode a host that starts with "/" as a Unix socket directory.
+  const { socketDir } = embeddedLayout(dataDir);
+  return `postgresql://${user}:${encodeURIComponent(password)}@${encodeURIComponent(socketDir)}/${database}`;
+}
+
+/**
+ * The connection URI of the embedded server of `dataDir` when one is
+ * running there already (a gateway started from this data directory), or
+ * null. Local tools connect through its socket instead of starting a second
+ * server on the same files, which Postgres would refuse anyway.
+ */
+export async function runningEmbeddedPostgresUri(dataDir: string): Promise<string | null> {
+  const absolute = path.resolve(dataDir);
+  const { pgDir, socketDir, passwordFile } = embeddedLayout(absolute);
+  let pid: number;
+  try {
+    pid = Number((await readFile(path.join(pgDir, "postmaster.pid"), "utf8")).split("\n")[0]);
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !processExists(pid)) return null;
+  if (!existsSync(path.join(socketDir, ".s.PGSQL.5432"))) return null;
+  const password = (await readFile(passwordFile, "utf8")).trim();
+  return embeddedConnectionUri(absolute, password);
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to another user (the postgres user, when we run as root).
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 async function chownToPostgres(...dirs: string[]): Promise<void> {
