@@ -3,6 +3,10 @@ import path from "node:path";
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { sql } from "slonik";
+import { startAdminListener } from "./admin/admin-listener.ts";
+import { createAdminRoutes } from "./admin/admin-routes.ts";
+import { createAuthenticationInterceptor } from "./admin/authentication.ts";
+import { createErrorInterceptor } from "./admin/errors.ts";
 import type { Config } from "./config/config-schema.ts";
 import { loadKeyEncryptionKey } from "./config/load-key-encryption-key.ts";
 import type { AuditLog } from "./core/audit/audit-log.ts";
@@ -11,6 +15,8 @@ import type { CaService } from "./core/ca/ca-service.ts";
 import { createKeyEncryption } from "./core/ca/key-encryption.ts";
 import { type Clock, systemClock } from "./core/clock.ts";
 import { createCore } from "./core/create-core.ts";
+import type { TokenService } from "./core/identity/token-service.ts";
+import type { UserService } from "./core/identity/user-service.ts";
 import type { IssuanceService } from "./core/issuance/issuance-service.ts";
 import type { ProfileService } from "./core/profiles/profile-service.ts";
 import { pemEncode } from "./core/x509/pem.ts";
@@ -30,6 +36,8 @@ export interface Gateway {
   readonly cas: CaService;
   readonly profiles: ProfileService;
   readonly issuance: IssuanceService;
+  readonly users: UserService;
+  readonly tokens: TokenService;
   readonly metrics: Metrics;
   readonly listenerTls: ListenerTls | null;
   readonly listeners: Readonly<Record<string, Listener>>;
@@ -72,7 +80,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     const metrics = createMetrics();
     const verifier = createWorkerSignatureVerifier();
     cleanup.push(() => verifier.close());
-    const { audit, cas, profiles, committer, issuance } = createCore({
+    const { audit, cas, profiles, committer, issuance, users, tokens, authenticator } = createCore({
       pool,
       keyEncryption,
       clock,
@@ -82,6 +90,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       metrics,
     });
     cleanup.push(() => committer.close());
+    cleanup.push(() => authenticator.close());
 
     const { issuing, created } = await bootstrapPki({ pool, cas, profiles, settings: config.bootstrap });
     // Open every active CA key now: a wrong KEK stops the start here with a
@@ -130,15 +139,41 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     }
     if (listenerTls) cleanup.push(async () => listenerTls!.stop());
 
+    const checkDatabase = async () => {
+      await pool.oneFirst(sql.unsafe`SELECT 1`);
+    };
+    const listeners: Record<string, Listener> = {};
+    if (listenerTls) {
+      const admin = await startAdminListener({
+        address: config.listen.admin,
+        tls: listenerTls,
+        routes: createAdminRoutes({
+          audit,
+          cas,
+          users,
+          tokens,
+          checkReady: () => checkDatabase().then(() => true),
+        }),
+        interceptors: [
+          createErrorInterceptor(logger),
+          createAuthenticationInterceptor((token, peerIp) => authenticator.authenticate(token, peerIp)),
+        ],
+      });
+      cleanup.push(() => admin.close());
+      listeners["admin"] = admin;
+      logger.info({ address: admin.address }, "admin API listener ready (gRPC, gRPC-Web, Connect over TLS)");
+    } else {
+      logger.warn("no TLS material for the admin listener (no issuing CA and no tls files); admin API not started");
+    }
+
     const ops = createOpsApp({
       registry: metrics.registry,
       logger,
-      checkDatabase: async () => {
-        await pool.oneFirst(sql.unsafe`SELECT 1`);
-      },
+      checkDatabase,
     });
     const metricsListener = await startListener(ops.callback(), config.listen.metrics);
     cleanup.push(() => metricsListener.close());
+    listeners["metrics"] = metricsListener;
     logger.info({ address: metricsListener.address }, "metrics and health listener ready (/metrics /healthz /readyz)");
 
     let stopped = false;
@@ -149,9 +184,11 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       cas,
       profiles,
       issuance,
+      users,
+      tokens,
       metrics,
       listenerTls,
-      listeners: { metrics: metricsListener },
+      listeners,
       caChainFile,
       async stop() {
         if (stopped) return;

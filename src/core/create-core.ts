@@ -5,6 +5,9 @@ import { type AuditLog, createAuditLog } from "./audit/audit-log.ts";
 import { type CaService, createCaService } from "./ca/ca-service.ts";
 import type { KeyEncryption } from "./ca/key-encryption.ts";
 import type { Clock } from "./clock.ts";
+import { type Authenticator, createAuthenticator } from "./identity/authenticator.ts";
+import { createTokenService, type TokenService } from "./identity/token-service.ts";
+import { createUserService, type UserService } from "./identity/user-service.ts";
 import { createIssuanceCommitter, type IssuanceCommitter } from "./issuance/issuance-committer.ts";
 import { createIssuanceService, type IssuanceService } from "./issuance/issuance-service.ts";
 import { buildCaUrls } from "./profiles/ca-urls.ts";
@@ -13,6 +16,9 @@ import type { SignatureVerifier } from "./x509/signature-verifier.ts";
 
 export interface Core {
   readonly audit: AuditLog;
+  readonly users: UserService;
+  readonly tokens: TokenService;
+  readonly authenticator: Authenticator;
   readonly cas: CaService;
   readonly profiles: ProfileService;
   readonly committer: IssuanceCommitter;
@@ -60,5 +66,8 @@ export function createCore(deps: {
     urlsFor,
     verifier: deps.verifier,
   });
-  return { audit, cas, profiles, committer, issuance };
+  const users = createUserService({ pool, audit, clock });
+  const tokens = createTokenService({ pool, audit, clock });
+  const authenticator = createAuthenticator({ pool, clock, audit, logger });
+  return { audit, users, tokens, authenticator, cas, profiles, committer, issuance };
 }

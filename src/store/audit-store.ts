@@ -60,7 +60,11 @@ export async function readAuditEvents(
     SELECT seq::text AS seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash
     FROM audit_events WHERE audit_events.seq > ${afterSeq.toString()}::bigint
     ORDER BY audit_events.seq LIMIT ${limit}`);
-  return rows.map((r) => ({
+  return rows.map(toSealed);
+}
+
+function toSealed(r: z.infer<typeof eventRow>): SealedAuditEvent {
+  return {
     seq: r.seq,
     occurredAt: new Date(r.occurred_at),
     actor: r.actor,
@@ -70,5 +74,44 @@ export async function readAuditEvents(
     details: r.details as Record<string, AuditDetail>,
     prevHash: r.prev_hash,
     hash: r.hash,
-  }));
+  };
+}
+
+export interface AuditEventFilter {
+  actor?: string | undefined;
+  /** Exact action, or a prefix when it ends in ".". */
+  action?: string | undefined;
+  target?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+}
+
+/**
+ * Filtered events in chain order: newest first below `beforeSeq` (listing),
+ * or oldest first above `afterSeq` (export), at most `limit`.
+ */
+export async function findAuditEvents(
+  db: CommonQueryMethods,
+  filter: AuditEventFilter,
+  page: { order: "newest" | "oldest"; cursor: bigint | undefined; limit: number },
+): Promise<SealedAuditEvent[]> {
+  const conditions = [sql.fragment`TRUE`];
+  if (filter.actor) conditions.push(sql.fragment`actor = ${filter.actor}`);
+  if (filter.action?.endsWith(".")) conditions.push(sql.fragment`starts_with(action, ${filter.action})`);
+  else if (filter.action) conditions.push(sql.fragment`action = ${filter.action}`);
+  if (filter.target) conditions.push(sql.fragment`target = ${filter.target}`);
+  if (filter.from) conditions.push(sql.fragment`occurred_at >= ${sql.timestamp(filter.from)}`);
+  if (filter.to) conditions.push(sql.fragment`occurred_at < ${sql.timestamp(filter.to)}`);
+  if (page.cursor !== undefined)
+    conditions.push(
+      page.order === "newest"
+        ? sql.fragment`audit_events.seq < ${page.cursor.toString()}::bigint`
+        : sql.fragment`audit_events.seq > ${page.cursor.toString()}::bigint`,
+    );
+  const order = page.order === "newest" ? sql.fragment`DESC` : sql.fragment`ASC`;
+  const rows = await db.any(sql.type(eventRow)`
+    SELECT seq::text AS seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash
+    FROM audit_events WHERE ${sql.join(conditions, sql.fragment` AND `)}
+    ORDER BY audit_events.seq ${order} LIMIT ${page.limit}`);
+  return rows.map(toSealed);
 }

@@ -91,6 +91,7 @@ export function grpcUnary<I extends DescMessage, O extends DescMessage>(
   client: grpc.Client,
   method: MethodSchemas<I, O>,
   request: MessageInitShape<I>,
+  metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<MessageShape<O>> {
   const { path, serialize, deserialize } = codec(method);
   return new Promise((resolve, reject) => {
@@ -99,6 +100,7 @@ export function grpcUnary<I extends DescMessage, O extends DescMessage>(
       serialize,
       deserialize,
       create(method.input, request),
+      metadata,
       { deadline: Date.now() + 10_000 },
       (err, response) => (err || !response ? reject(err) : resolve(response)),
     );

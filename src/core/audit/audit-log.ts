@@ -1,5 +1,15 @@
 import type { CommonQueryMethods, DatabasePool } from "slonik";
-import { insertAuditEvents, lockAuditHead, readAuditEvents, readAuditHead } from "../../store/audit-store.ts";
+import {
+  type AuditEventFilter,
+  findAuditEvents,
+  insertAuditEvents,
+  lockAuditHead,
+  readAuditEvents,
+  readAuditHead,
+} from "../../store/audit-store.ts";
+
+export type { AuditEventFilter };
+
 import type { Clock } from "../clock.ts";
 import type { AuditDetail, AuditEventInput, SealedAuditEvent } from "./audit-event.ts";
 import { auditEventHash, genesisHash } from "./audit-hash.ts";
@@ -15,6 +25,11 @@ export interface AuditLog {
   /** Appends in a transaction of its own. */
   append(events: AuditEventInput[]): Promise<SealedAuditEvent[]>;
   verify(options?: { pageSize?: number }): Promise<AuditChainReport>;
+  /** Filtered events in chain order from a cursor (an event's seq), for listing and export. */
+  find(
+    filter: AuditEventFilter,
+    page: { order: "newest" | "oldest"; cursor: bigint | undefined; limit: number },
+  ): Promise<SealedAuditEvent[]>;
 }
 
 export type AuditChainReport =
@@ -91,5 +106,6 @@ export function createAuditLog(deps: { pool: DatabasePool; clock: Clock }): Audi
     appendInTransaction,
     append: (events) => pool.transaction((tx) => appendInTransaction(tx, events)),
     verify,
+    find: (filter, page) => findAuditEvents(pool, filter, page),
   };
 }

@@ -1,0 +1,23 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { peerAddressKey } from "./peer-address.ts";
+import { type Principal, principalKey } from "./principal.ts";
+
+/** Resolves a bearer token from a peer address to a caller, or throws unauthenticated / permission_denied. */
+export type Authenticate = (bearerToken: string | undefined, peerIp: string) => Promise<Principal>;
+
+/**
+ * Every chancery.admin.v1 call carries `authorization: Bearer <PAT>`; the
+ * caller is resolved here, once, before the handler runs, and handlers
+ * check roles with requireRole. The standard grpc.health and
+ * grpc.reflection services stay open, as probes and grpcurl expect.
+ */
+export function createAuthenticationInterceptor(authenticate: Authenticate): Interceptor {
+  return (next) => async (request) => {
+    if (!request.service.typeName.startsWith("chancery.admin.")) return next(request);
+    const header = request.header.get("authorization") ?? undefined;
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    const principal = await authenticate(match?.[1], request.contextValues.get(peerAddressKey));
+    request.contextValues.set(principalKey, principal);
+    return next(request);
+  };
+}
