@@ -1,9 +1,7 @@
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import { type ConnectRouter, createContextValues, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { Listener } from "../ops/http-listener.ts";
-import { parseListenAddress } from "../ops/http-listener.ts";
+import { type Listener, listenOn } from "../ops/http-listener.ts";
 import type { ListenerTls } from "../ops/listener-tls.ts";
 import { normalizePeerAddress, peerAddressKey } from "./peer-address.ts";
 
@@ -33,23 +31,14 @@ export async function startAdminListener(options: {
   // A renewed listener certificate applies to new connections at once.
   options.tls.onRenew((next) => server.setSecureContext({ cert: next.cert, key: next.key }));
   server.setTimeout(120_000);
-  const { host, port } = parseListenAddress(options.address);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const bound = server.address() as AddressInfo;
+  const bound = await listenOn(server, options.address);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   });
   return {
-    address: bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`,
-    port: bound.port,
+    ...bound,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

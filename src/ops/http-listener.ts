@@ -1,6 +1,6 @@
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 
 export interface Listener {
@@ -28,9 +28,24 @@ export async function startListener(
   address: string,
   tls?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean },
 ): Promise<Listener> {
-  const { host, port } = parseListenAddress(address);
   const options = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
   const server = tls ? https.createServer({ ...options, ...tls }, handler) : http.createServer(options, handler);
+  const bound = await listenOn(server, address);
+  return {
+    ...bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Requests still running after the grace period are cut.
+        setTimeout(() => server.closeAllConnections(), 5_000).unref();
+      }),
+  };
+}
+
+/** Binds `server` to a "host:port" listen address; resolves with the address actually bound (port 0 → real port). */
+export async function listenOn(server: Server, address: string): Promise<{ address: string; port: number }> {
+  const { host, port } = parseListenAddress(address);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -42,12 +57,5 @@ export async function startListener(
   return {
     address: bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`,
     port: bound.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // Requests still running after the grace period are cut.
-        setTimeout(() => server.closeAllConnections(), 5_000).unref();
-      }),
   };
 }
