@@ -1,0 +1,103 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { configSchema } from "../src/config/config-schema.ts";
+import { bootstrapAdmin } from "../src/core/identity/bootstrap-admin.ts";
+import { type Gateway, startGateway } from "../src/gateway.ts";
+import { testLogger } from "./support/test-core.ts";
+import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+
+describe("chancery admin CLI against a running gateway", () => {
+  let db: TestDatabase;
+  let dataDir: string;
+  let gateway: Gateway;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dataDir = mkdtempSync(path.join(tmpdir(), "chancery-cli-"));
+    gateway = await startGateway(
+      configSchema.parse({
+        dataDir,
+        database: { url: db.url },
+        listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0" },
+        log: { level: "silent" },
+      }),
+      testLogger,
+    );
+    const boot = await bootstrapAdmin(
+      { pool: gateway.pool, users: gateway.users, tokens: gateway.tokens },
+      { username: "root-admin" },
+    );
+    env = {
+      PATH: process.env["PATH"],
+      CHANCERY_SERVER: `https://localhost:${gateway.listeners["admin"]!.port}`,
+      CHANCERY_TOKEN: boot.token.secret,
+      CHANCERY_CA_FILE: path.join(dataDir, "root-ca.pem"),
+    };
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await db?.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  // Asynchronous spawn: the gateway runs in this process and must keep serving while the CLI runs.
+  const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn("node_modules/.bin/node", ["src/cli/chancery.ts", ...args], { env: { ...env, ...extraEnv } });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+
+  it("answers whoami, lists CAs as a table and as JSON, and verifies the audit chain", async () => {
+    const me = await cli(["whoami"]);
+    expect(me.code).toBe(0);
+    expect(me.stdout).toMatch(/root-admin\s+ADMIN/);
+    const table = await cli(["ca", "list"]);
+    expect(table.stdout.split("\n")[0]).toMatch(/^NAME\s+DISPLAY NAME\s+KIND\s+STATE/);
+    expect(table.stdout).toMatch(/issuing\s+INTERMEDIATE\s+ACTIVE/);
+    const json = JSON.parse((await cli(["ca", "list", "-o", "json"])).stdout) as Array<{ displayName: string }>;
+    expect(json.map((c) => c.displayName).sort()).toEqual(["issuing", "root"]);
+    const verify = await cli(["audit", "verify"]);
+    expect(verify).toMatchObject({ code: 0 });
+    expect(verify.stdout).toMatch(/audit chain intact: \d+ events/);
+  });
+
+  it("creates a user and a CA, and the audit log shows both", async () => {
+    const user = await cli(["user", "create", "--username", "bob", "--role", "operator", "--api-access", "true"]);
+    expect(user.code).toBe(0);
+    expect(user.stdout).toMatch(/bob\s+OPERATOR/);
+    const ca = await cli([
+      "ca",
+      "create-root",
+      "--name",
+      "cli-root",
+      "--cn",
+      "CLI Root",
+      "--key",
+      "ed25519",
+      "--days",
+      "30",
+    ]);
+    expect(ca.code).toBe(0);
+    const events = await cli(["audit", "list", "--action", "ca.", "-o", "json"]);
+    expect(events.stdout).toContain("ca.create_root");
+    const exported = (await cli(["audit", "export", "--action", "user."])).stdout.trim().split("\n");
+    expect(exported.map((line) => (JSON.parse(line) as { action: string }).action)).toContain("user.create");
+  });
+
+  it("fails with the server's reason and a non-zero exit code, and explains bad usage", async () => {
+    const anonymous = await cli(["ca", "list"], { CHANCERY_TOKEN: "" });
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(/Unauthenticated/);
+    const usage = await cli(["ca", "create-root", "--name", "x"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("--cn is required");
+  });
+});
