@@ -7,11 +7,13 @@ import type { KeyEncryption } from "./ca/key-encryption.ts";
 import type { Clock } from "./clock.ts";
 import { type Authenticator, createAuthenticator } from "./identity/authenticator.ts";
 import { createTokenService, type TokenService } from "./identity/token-service.ts";
+import { createTotpService, type TotpService } from "./identity/totp-service.ts";
 import { createUserService, type UserService } from "./identity/user-service.ts";
 import { createIssuanceCommitter, type IssuanceCommitter } from "./issuance/issuance-committer.ts";
 import { createIssuanceService, type IssuanceService } from "./issuance/issuance-service.ts";
 import { buildCaUrls } from "./profiles/ca-urls.ts";
 import { createProfileService, type ProfileService } from "./profiles/profile-service.ts";
+import { createRequestService, type RequestService } from "./requests/request-service.ts";
 import type { SignatureVerifier } from "./x509/signature-verifier.ts";
 
 export interface Core {
@@ -19,10 +21,12 @@ export interface Core {
   readonly users: UserService;
   readonly tokens: TokenService;
   readonly authenticator: Authenticator;
+  readonly totp: TotpService;
   readonly cas: CaService;
   readonly profiles: ProfileService;
   readonly committer: IssuanceCommitter;
   readonly issuance: IssuanceService;
+  readonly requests: RequestService;
 }
 
 /**
@@ -69,5 +73,16 @@ export function createCore(deps: {
   const users = createUserService({ pool, audit, clock });
   const tokens = createTokenService({ pool, audit, clock });
   const authenticator = createAuthenticator({ pool, clock, audit, logger });
-  return { audit, users, tokens, authenticator, cas, profiles, committer, issuance };
+  const totp = createTotpService({ pool, audit, keyEncryption: deps.keyEncryption, clock });
+  const requests = createRequestService({
+    pool,
+    audit,
+    clock,
+    logger,
+    keyEncryption: deps.keyEncryption,
+    cas,
+    profiles,
+    issuance,
+  });
+  return { audit, users, tokens, authenticator, totp, cas, profiles, committer, issuance, requests };
 }

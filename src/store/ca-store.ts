@@ -18,13 +18,15 @@ const caRow = z.object({
   fingerprint_sha256: z.string().nullable(),
   not_before: z.number().nullable(),
   not_after: z.number().nullable(),
+  otp_required: z.boolean(),
   created_at: z.number(),
 });
 
 export type CaRow = z.infer<typeof caRow>;
 
 const columns = sql.fragment`id, name, kind, status, parent_id, key_algorithm, sealed_private_key, public_key_spki,
-  subject, subject_key_id, certificate_der, csr_der, chain_der, fingerprint_sha256, not_before, not_after, created_at`;
+  subject, subject_key_id, certificate_der, csr_der, chain_der, fingerprint_sha256, not_before, not_after, otp_required,
+  created_at`;
 
 export interface NewCaRow {
   id: string;
@@ -97,6 +99,12 @@ export async function activateCa(
 export async function setCaStatus(tx: CommonQueryMethods, id: string, status: "active" | "disabled"): Promise<void> {
   await tx.query(
     sql.unsafe`UPDATE certificate_authorities SET status = ${status}, updated_at = now() WHERE id = ${id}`,
+  );
+}
+
+export async function setCaOtpRequired(tx: CommonQueryMethods, id: string, required: boolean): Promise<void> {
+  await tx.query(
+    sql.unsafe`UPDATE certificate_authorities SET otp_required = ${required}, updated_at = now() WHERE id = ${id}`,
   );
 }
 

@@ -15,6 +15,8 @@ export interface NewCertificateRow {
   requester: string;
   sourceProtocol: string;
   issuedAt: Date;
+  /** The admin API caller's AIP-155 request_id; null elsewhere. */
+  requestId: string | null;
 }
 
 const certificateRow = z.object({
@@ -46,9 +48,9 @@ export async function insertCertificates(tx: CommonQueryMethods, rows: NewCertif
   if (rows.length === 0) return;
   await tx.query(sql.unsafe`
     INSERT INTO certificates (id, ca_id, profile_id, serial_hex, fingerprint_sha256, subject, sans, not_before,
-      not_after, der, requester, source_protocol, issued_at)
+      not_after, der, requester, source_protocol, issued_at, request_id)
     SELECT id, ca_id, profile_id, serial_hex, fingerprint_sha256, subject, sans::jsonb, not_before, not_after, der,
-      requester, source_protocol, issued_at
+      requester, source_protocol, issued_at, request_id
     FROM ${sql.unnest(
       rows.map((r) => [
         r.id,
@@ -64,6 +66,7 @@ export async function insertCertificates(tx: CommonQueryMethods, rows: NewCertif
         r.requester,
         r.sourceProtocol,
         r.issuedAt.toISOString(),
+        r.requestId,
       ]),
       [
         "uuid",
@@ -79,9 +82,10 @@ export async function insertCertificates(tx: CommonQueryMethods, rows: NewCertif
         "text",
         "text",
         "timestamptz",
+        "text",
       ],
     )} AS t(id, ca_id, profile_id, serial_hex, fingerprint_sha256, subject, sans, not_before, not_after, der,
-      requester, source_protocol, issued_at)`);
+      requester, source_protocol, issued_at, request_id)`);
 }
 
 export async function findCertificateBySerial(
@@ -113,4 +117,109 @@ export async function revokeCertificateRow(
   if (updated) return { row: updated, changed: true };
   const existing = await findCertificateBySerial(tx, serialHex);
   return existing ? { row: existing, changed: false } : null;
+}
+
+const certificateViewRow = certificateRow.extend({
+  profile_name: z.string().nullable(),
+  /** issued_at as UTC text at full (microsecond) precision: the keyset position of the row. */
+  cursor_time: z.string(),
+});
+
+/** A certificate row with its profile's name and its keyset position, for the admin API. */
+export type CertificateViewRow = z.infer<typeof certificateViewRow>;
+
+// Qualified: the listing joins profiles, which has id, created_at, ... too.
+const viewColumns = sql.fragment`certificates.id, certificates.ca_id, certificates.profile_id,
+  certificates.serial_hex, certificates.fingerprint_sha256, certificates.subject, certificates.sans,
+  certificates.not_before, certificates.not_after, certificates.der, certificates.requester,
+  certificates.source_protocol, certificates.status, certificates.revoked_at, certificates.revocation_reason,
+  certificates.issued_at, profiles.name AS profile_name,
+  to_char(certificates.issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_time`;
+
+const viewFrom = sql.fragment`certificates LEFT JOIN profiles ON profiles.id = certificates.profile_id`;
+
+export async function findCertificateViewBySerial(
+  db: CommonQueryMethods,
+  serialHex: string,
+): Promise<CertificateViewRow | null> {
+  return db.maybeOne(sql.type(certificateViewRow)`
+    SELECT ${viewColumns} FROM ${viewFrom} WHERE certificates.serial_hex = ${serialHex}`);
+}
+
+/** The newest certificate `requester` issued with `requestId` (AIP-155 retries), if any. */
+export async function findCertificateViewByRequestId(
+  db: CommonQueryMethods,
+  requester: string,
+  requestId: string,
+): Promise<CertificateViewRow | null> {
+  return db.maybeOne(sql.type(certificateViewRow)`
+    SELECT ${viewColumns} FROM ${viewFrom}
+    WHERE certificates.requester = ${requester} AND certificates.request_id = ${requestId}
+    ORDER BY certificates.issued_at DESC, certificates.id DESC LIMIT 1`);
+}
+
+export type NotAfterBound = { readonly op: "<" | "<=" | ">" | ">="; readonly at: Date };
+
+/** Conditions of a certificate listing; every one given must hold. */
+export interface CertificateQuery {
+  /** Any of these CA ids (UUIDs); an empty list matches nothing. */
+  readonly caIds?: readonly string[] | undefined;
+  readonly profileName?: string | undefined;
+  readonly requester?: string | undefined;
+  readonly status?: "valid" | "revoked" | undefined;
+  readonly notAfter?: readonly NotAfterBound[] | undefined;
+  /** Some SAN value contains this, compared in lower case. */
+  readonly sanContains?: string | undefined;
+}
+
+/**
+ * Up to `limit` certificates matching `query`, newest first by (issued_at,
+ * id), strictly after the keyset position `after` (null for the first page).
+ * Each filter column leads an index ending in (issued_at, id) (migration
+ * 0004), so a page is a backward index range scan that stops after `limit`
+ * rows however large the table.
+ */
+export async function findCertificateViews(
+  db: CommonQueryMethods,
+  query: CertificateQuery,
+  after: { issuedAt: string; id: string } | null,
+  limit: number,
+): Promise<readonly CertificateViewRow[]> {
+  const conditions = [sql.fragment`TRUE`];
+  if (query.caIds !== undefined)
+    conditions.push(
+      query.caIds.length === 1
+        ? sql.fragment`certificates.ca_id = ${query.caIds[0]!}::uuid`
+        : sql.fragment`certificates.ca_id = ANY(${sql.array([...query.caIds], "uuid")})`,
+    );
+  if (query.profileName !== undefined)
+    conditions.push(
+      sql.fragment`certificates.profile_id = (SELECT p.id FROM profiles p WHERE p.name = ${query.profileName})`,
+    );
+  if (query.requester !== undefined) conditions.push(sql.fragment`certificates.requester = ${query.requester}`);
+  if (query.status !== undefined) conditions.push(sql.fragment`certificates.status = ${query.status}`);
+  for (const bound of query.notAfter ?? []) {
+    const at = sql.timestamp(bound.at);
+    conditions.push(
+      bound.op === "<"
+        ? sql.fragment`certificates.not_after < ${at}`
+        : bound.op === "<="
+          ? sql.fragment`certificates.not_after <= ${at}`
+          : bound.op === ">"
+            ? sql.fragment`certificates.not_after > ${at}`
+            : sql.fragment`certificates.not_after >= ${at}`,
+    );
+  }
+  if (query.sanContains !== undefined)
+    conditions.push(sql.fragment`EXISTS (
+      SELECT 1 FROM jsonb_array_elements(certificates.sans) AS s(san)
+      WHERE strpos(lower(s.san ->> 'value'), ${query.sanContains.toLowerCase()}) > 0)`);
+  if (after !== null)
+    conditions.push(
+      sql.fragment`(certificates.issued_at, certificates.id) < (${after.issuedAt}::timestamptz, ${after.id}::uuid)`,
+    );
+  return db.any(sql.type(certificateViewRow)`
+    SELECT ${viewColumns} FROM ${viewFrom}
+    WHERE ${sql.join(conditions, sql.fragment` AND `)}
+    ORDER BY certificates.issued_at DESC, certificates.id DESC LIMIT ${limit}`);
 }

@@ -37,3 +37,38 @@ export async function findProfileById(db: CommonQueryMethods, id: string): Promi
 export async function listProfiles(db: CommonQueryMethods): Promise<readonly ProfileRow[]> {
   return db.any(sql.type(profileRow)`SELECT ${columns} FROM profiles ORDER BY name`);
 }
+
+/** Up to `limit` profiles after `afterName` (exclusive; null for the first page), by name. */
+export async function listProfilesAfter(
+  db: CommonQueryMethods,
+  afterName: string | null,
+  limit: number,
+): Promise<readonly ProfileRow[]> {
+  const after = afterName === null ? sql.fragment`TRUE` : sql.fragment`name > ${afterName}`;
+  return db.any(sql.type(profileRow)`SELECT ${columns} FROM profiles WHERE ${after} ORDER BY name LIMIT ${limit}`);
+}
+
+/**
+ * Locks the profile row for the rest of the transaction. Issuing under a
+ * profile takes a key-share lock on it (the certificates.profile_id foreign
+ * key), so while this lock is held no certificate can start to reference it.
+ */
+export async function lockProfileByName(tx: CommonQueryMethods, name: string): Promise<ProfileRow | null> {
+  return tx.maybeOne(sql.type(profileRow)`SELECT ${columns} FROM profiles WHERE name = ${name} FOR UPDATE`);
+}
+
+/**
+ * Whether any certificate, valid or revoked, was issued under the profile.
+ * An index leading with certificates.profile_id makes this a lookup; without
+ * one it is a scan, acceptable for the rare profile deletion it serves.
+ */
+export async function profileHasCertificates(db: CommonQueryMethods, profileId: string): Promise<boolean> {
+  return db.oneFirst(
+    sql.type(z.object({ used: z.boolean() }))`
+      SELECT EXISTS (SELECT 1 FROM certificates WHERE profile_id = ${profileId}) AS used`,
+  );
+}
+
+export async function deleteProfileRow(tx: CommonQueryMethods, id: string): Promise<void> {
+  await tx.query(sql.unsafe`DELETE FROM profiles WHERE id = ${id}`);
+}

@@ -10,6 +10,7 @@ import {
   insertCa,
   listCas,
   lockCa,
+  setCaOtpRequired,
   setCaStatus,
 } from "../../store/ca-store.ts";
 import type { Actor } from "../actor.ts";
@@ -59,6 +60,8 @@ export interface CaService {
   /** An existing CA with its key (PEM, PKCS#8, encrypted PKCS#8, PKCS#12). */
   importExisting(name: string, input: CaKeyImportInput, by: Actor): Promise<CertificateAuthority>;
   setEnabled(id: string, enabled: boolean, by: Actor): Promise<CertificateAuthority>;
+  /** Marks the CA as needing a TOTP code for every issuance or approval through it. */
+  setOtpRequired(id: string, required: boolean, by: Actor): Promise<CertificateAuthority>;
   get(id: string): Promise<CertificateAuthority>;
   findByName(name: string): Promise<CertificateAuthority | null>;
   list(): Promise<CertificateAuthority[]>;
@@ -404,6 +407,19 @@ export function createCaService(deps: {
       return service.get(id);
     },
 
+    async setOtpRequired(id, required, by) {
+      await pool.transaction(async (tx) => {
+        const row = await lockCa(tx, id);
+        if (!row) throw new ChanceryError("not_found", `no CA with id ${id}`);
+        if (row.otp_required === required) return;
+        await setCaOtpRequired(tx, id, required);
+        await audit.appendInTransaction(tx, [
+          { ...by, action: "ca.set_otp_required", target: `ca:${id}`, details: { name: row.name, required } },
+        ]);
+      });
+      return service.get(id);
+    },
+
     async get(id) {
       return toCa(await getRow(pool, id));
     },
@@ -461,6 +477,7 @@ function toCa(row: CaRow): CertificateAuthority {
     fingerprintSha256: row.fingerprint_sha256,
     notBefore: row.not_before === null ? null : new Date(row.not_before),
     notAfter: row.not_after === null ? null : new Date(row.not_after),
+    otpRequired: row.otp_required,
     createdAt: new Date(row.created_at),
   };
 }

@@ -19,5 +19,7 @@ export interface CertificateAuthority {
   readonly fingerprintSha256: string | null;
   readonly notBefore: Date | null;
   readonly notAfter: Date | null;
+  /** Issuing or approving through this CA needs a valid, not-yet-used TOTP code. */
+  readonly otpRequired: boolean;
   readonly createdAt: Date;
 }

@@ -30,4 +30,9 @@ export interface IssuanceRequest {
   readonly requester: string;
   readonly sourceProtocol: SourceProtocol;
   readonly sourceIp?: string | undefined;
+  /**
+   * The caller's idempotency key (AIP-155), stored with the certificate;
+   * issueOnce() returns the earlier certificate for a repeated one.
+   */
+  readonly requestId?: string | undefined;
 }

@@ -2,7 +2,13 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import type { Metrics } from "../../ops/metrics.ts";
-import { type CertificateRow, findCertificateBySerial, revokeCertificateRow } from "../../store/certificate-store.ts";
+import {
+  type CertificateRow,
+  findCertificateBySerial,
+  findCertificateViewByRequestId,
+  findCertificateViewBySerial,
+  revokeCertificateRow,
+} from "../../store/certificate-store.ts";
 import type { Actor } from "../actor.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { CaService } from "../ca/ca-service.ts";
@@ -19,6 +25,8 @@ import {
   createCertificateTemplate,
   type IssuedCertificate,
 } from "./build-end-entity-certificate.ts";
+import { type CertificateFilter, type CertificatePage, listCertificates } from "./certificate-listing.ts";
+import { type CertificateRecord, toCertificateRecord } from "./certificate-record.ts";
 import type { IssuanceCommitter } from "./issuance-committer.ts";
 import type { IssuanceRequest } from "./issuance-request.ts";
 import { createPolicyChecker, type PolicyChecker } from "./policy-check.ts";
@@ -29,6 +37,13 @@ export interface IssuedCertificateRecord extends IssuedCertificate {
   readonly profileName: string;
   /** The issuing CA's certificate and its issuers, nearest first (what a client needs besides the leaf). */
   readonly chainDer: readonly Buffer[];
+  readonly issuedAt: Date;
+}
+
+/** A stored certificate with the CA certificates above it, nearest first (issuing CA up to the root). */
+export interface CertificateWithChain {
+  readonly certificate: CertificateRecord;
+  readonly issuersDer: readonly Buffer[];
 }
 
 export interface RevocationResult {
@@ -44,6 +59,19 @@ export interface IssuanceService {
   issue(request: IssuanceRequest): Promise<IssuedCertificateRecord>;
   revoke(input: { serialHex: string; reason: RevocationReason }, by: Actor): Promise<RevocationResult>;
   getBySerial(serialHex: string): Promise<CertificateRow>;
+  /**
+   * issue(), answered with the stored record. With request.requestId set, a
+   * repeat of an earlier request (same requester and request id) returns the
+   * certificate that request issued instead of issuing another (AIP-155);
+   * concurrent repeats within this process wait for the first.
+   */
+  issueOnce(request: IssuanceRequest): Promise<CertificateWithChain>;
+  /** The certificate with this serial ("0A:1B..." or "0a1b..."), its state as of now. */
+  get(serialHex: string): Promise<CertificateRecord>;
+  /** The certificate and the CA certificates above it. */
+  chain(serialHex: string): Promise<CertificateWithChain>;
+  /** Newest first, keyset-paginated; see certificate-listing.ts. */
+  list(filter: CertificateFilter, page: { pageSize: number; pageToken?: string | undefined }): Promise<CertificatePage>;
 }
 
 interface IssuingContext {
@@ -157,6 +185,7 @@ export function createIssuanceService(deps: {
           requester: request.requester,
           sourceProtocol: request.sourceProtocol,
           issuedAt: now,
+          requestId: request.requestId ?? null,
         },
         audit: {
           actor: request.requester,
@@ -181,7 +210,14 @@ export function createIssuanceService(deps: {
         protocol: request.sourceProtocol,
       });
       deps.metrics?.issuanceSeconds.observe((performance.now() - started) / 1000);
-      return { ...issued, id, caId: ctx.caId, profileName: request.profileName, chainDer: ctx.chainDer };
+      return {
+        ...issued,
+        id,
+        caId: ctx.caId,
+        profileName: request.profileName,
+        chainDer: ctx.chainDer,
+        issuedAt: now,
+      };
     } catch (err) {
       deps.metrics?.issuanceFailures.inc({ code: isChanceryError(err) ? err.code : "internal" });
       throw err;
@@ -217,6 +253,53 @@ export function createIssuanceService(deps: {
     });
   }
 
+  const requestsInFlight = new Map<string, Promise<CertificateWithChain>>();
+
+  async function issuersOf(caId: string): Promise<readonly Buffer[]> {
+    const ca = await deps.cas.get(caId);
+    return ca.certificateDer ? [ca.certificateDer, ...ca.chainDer] : [];
+  }
+
+  async function issueFresh(request: IssuanceRequest): Promise<CertificateWithChain> {
+    const issued = await issue(request);
+    const certificate: CertificateRecord = {
+      id: issued.id,
+      caId: issued.caId,
+      profileName: issued.profileName,
+      serialHex: issued.serialHex,
+      fingerprintSha256: issued.fingerprintSha256,
+      subject: issued.subject,
+      sans: issued.sans,
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+      der: Buffer.from(issued.der),
+      requester: request.requester,
+      sourceProtocol: request.sourceProtocol,
+      state: "valid",
+      revokedAt: null,
+      revocationReason: null,
+      issuedAt: issued.issuedAt,
+    };
+    return { certificate, issuersDer: issued.chainDer };
+  }
+
+  async function issueOrReplay(request: IssuanceRequest, requestId: string): Promise<CertificateWithChain> {
+    const earlier = await findCertificateViewByRequestId(deps.pool, request.requester, requestId);
+    if (!earlier) return issueFresh(request);
+    if (earlier.ca_id !== request.caId || earlier.profile_name !== request.profileName)
+      throw new ChanceryError(
+        "invalid_argument",
+        `request_id "${requestId}" was already used for a request to another CA or profile`,
+      );
+    return { certificate: toCertificateRecord(earlier, deps.clock.now()), issuersDer: await issuersOf(earlier.ca_id) };
+  }
+
+  async function get(serialHex: string): Promise<CertificateRecord> {
+    const row = await findCertificateViewBySerial(deps.pool, normalizeSerial(serialHex));
+    if (!row) throw new ChanceryError("not_found", `no certificate with serial ${serialHex}`);
+    return toCertificateRecord(row, deps.clock.now());
+  }
+
   return {
     issue,
     revoke,
@@ -224,6 +307,39 @@ export function createIssuanceService(deps: {
       const row = await findCertificateBySerial(deps.pool, normalizeSerial(serialHex));
       if (!row) throw new ChanceryError("not_found", `no certificate with serial ${serialHex}`);
       return row;
+    },
+
+    issueOnce(request) {
+      if (request.requestId === undefined || request.requestId === "") return issueFresh(request);
+      const requestId = request.requestId;
+      if (!/^[\x21-\x7e]{1,128}$/.test(requestId))
+        return Promise.reject(
+          new ChanceryError("invalid_argument", "request_id must be 1-128 printable ASCII characters"),
+        );
+      // Across replicas two simultaneous repeats can still both issue: the
+      // lookup is not a lock. Retries after a timeout, the case AIP-155 is
+      // for, find the first certificate.
+      const key = `${request.requester}\u0000${requestId}`;
+      const running = requestsInFlight.get(key);
+      if (running) return running;
+      const started = issueOrReplay(request, requestId);
+      requestsInFlight.set(key, started);
+      const forget = () => {
+        if (requestsInFlight.get(key) === started) requestsInFlight.delete(key);
+      };
+      started.then(forget, forget);
+      return started;
+    },
+
+    get,
+
+    async chain(serialHex) {
+      const certificate = await get(serialHex);
+      return { certificate, issuersDer: await issuersOf(certificate.caId) };
+    },
+
+    list(filter, page) {
+      return listCertificates(deps.pool, filter, page, deps.clock.now());
     },
   };
 }

@@ -1,14 +1,20 @@
 import { randomUUID } from "node:crypto";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
+import { z } from "zod";
 import {
+  deleteProfileRow,
   findProfileByName,
   insertProfile,
   listProfiles,
+  listProfilesAfter,
+  lockProfileByName,
   type ProfileRow,
+  profileHasCertificates,
   updateProfileDefinition,
 } from "../../store/profile-store.ts";
 import { isUniqueViolation } from "../../store/unique-violation.ts";
 import type { Actor } from "../actor.ts";
+import type { AuditDetail } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import { ChanceryError } from "../errors.ts";
 import { type Profile, parseProfile } from "./profile-schema.ts";
@@ -16,18 +22,44 @@ import { type Profile, parseProfile } from "./profile-schema.ts";
 export interface StoredProfile {
   readonly id: string;
   readonly profile: Profile;
+  readonly createdAt: Date;
   readonly updatedAt: Date;
+}
+
+export interface ListProfilesOptions {
+  /** 1-1000; 0 or unset means 100. */
+  pageSize?: number | undefined;
+  /** From a previous page's nextPageToken. */
+  pageToken?: string | undefined;
+}
+
+export interface ProfilePage {
+  profiles: StoredProfile[];
+  /** Opaque; empty when this is the last page. */
+  nextPageToken: string;
 }
 
 export interface ProfileService {
   create(input: unknown, by: Actor): Promise<StoredProfile>;
-  /** Replaces the whole definition; the name cannot change. */
-  update(name: string, input: unknown, by: Actor): Promise<StoredProfile>;
+  /**
+   * Replaces the definition with what `change` makes of the current one,
+   * read with the row locked, so concurrent partial updates cannot undo each
+   * other. The result is validated like any profile; the name cannot change.
+   */
+  update(name: string, change: (current: Profile) => unknown, by: Actor): Promise<StoredProfile>;
   get(name: string): Promise<StoredProfile>;
+  /** Every profile, by name (bootstrap). */
   list(): Promise<StoredProfile[]>;
+  /** One page of profiles, by name. */
+  listPage(options?: ListProfilesOptions): Promise<ProfilePage>;
+  /** Refused (failed_precondition) while any certificate issued under the profile exists. */
+  delete(name: string, by: Actor): Promise<void>;
   /** Inserts these inside the caller's transaction (bootstrap). */
   insertInTransaction(tx: CommonQueryMethods, profiles: Profile[], by: Actor): Promise<void>;
 }
+
+export const defaultPageSize = 100;
+export const maxPageSize = 1000;
 
 /**
  * Profiles are validated by the core schema before they are written, and
@@ -60,13 +92,16 @@ export function createProfileService(deps: { pool: DatabasePool; audit: AuditLog
       return service.get(profile.name);
     },
 
-    async update(name, input, by) {
-      const profile = parseProfile(input);
-      if (profile.name !== name)
-        throw new ChanceryError("invalid_argument", `profile name cannot change (from "${name}" to "${profile.name}")`);
+    async update(name, change, by) {
       await pool.transaction(async (tx) => {
-        const row = await findProfileByName(tx, name);
+        const row = await lockProfileByName(tx, name);
         if (!row) throw new ChanceryError("not_found", `no profile named "${name}"`);
+        const profile = parseProfile(change(parseProfile(row.definition)));
+        if (profile.name !== name)
+          throw new ChanceryError(
+            "invalid_argument",
+            `profile name cannot change (from "${name}" to "${profile.name}")`,
+          );
         await updateProfileDefinition(tx, row.id, profile);
         await audit.appendInTransaction(tx, [
           { ...by, action: "profile.update", target: `profile:${row.id}`, details: { name } },
@@ -85,11 +120,80 @@ export function createProfileService(deps: { pool: DatabasePool; audit: AuditLog
       return (await listProfiles(pool)).map(toStored);
     },
 
+    async listPage(options = {}) {
+      const pageSize = checkPageSize(options.pageSize);
+      const after = options.pageToken ? decodePageToken(options.pageToken) : null;
+      // One row more than asked tells whether another page follows.
+      const rows = await listProfilesAfter(pool, after, pageSize + 1);
+      const page = rows.slice(0, pageSize);
+      const last = page[page.length - 1];
+      return {
+        profiles: page.map(toStored),
+        nextPageToken: rows.length > pageSize && last ? encodePageToken(last.name) : "",
+      };
+    },
+
+    async delete(name, by) {
+      await pool.transaction(async (tx) => {
+        // The lock keeps issuance from starting to use the profile between the check and the delete.
+        const row = await lockProfileByName(tx, name);
+        if (!row) throw new ChanceryError("not_found", `no profile named "${name}"`);
+        // Issued certificates keep pointing at their profile (certificates.profile_id), for audit
+        // and renewal; a profile with history is retired by editing it, not deleted.
+        if (await profileHasCertificates(tx, row.id))
+          throw new ChanceryError(
+            "failed_precondition",
+            `profile "${name}" cannot be deleted: certificates were issued under it`,
+          );
+        await deleteProfileRow(tx, row.id);
+        // The whole definition goes into the event, so a deleted profile can be recreated from the audit log.
+        await audit.appendInTransaction(tx, [
+          {
+            ...by,
+            action: "profile.delete",
+            target: `profile:${row.id}`,
+            details: { name, definition: row.definition as AuditDetail },
+          },
+        ]);
+      });
+    },
+
     insertInTransaction,
   };
   return service;
 }
 
 function toStored(row: ProfileRow): StoredProfile {
-  return { id: row.id, profile: parseProfile(row.definition), updatedAt: new Date(row.updated_at) };
+  return {
+    id: row.id,
+    profile: parseProfile(row.definition),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+function checkPageSize(pageSize: number | undefined): number {
+  if (pageSize === undefined || pageSize === 0) return defaultPageSize;
+  if (!Number.isInteger(pageSize) || pageSize < 0)
+    throw new ChanceryError("invalid_argument", `pageSize must be a whole number from 0 to ${maxPageSize}`);
+  return Math.min(pageSize, maxPageSize);
+}
+
+// The page token is the last profile's name, base64url JSON: opaque to
+// clients but not secret (forging one only moves where the listing starts).
+const pageCursor = z.object({ n: z.string().min(1).max(63) }).strict();
+
+function encodePageToken(lastName: string): string {
+  return Buffer.from(JSON.stringify({ n: lastName }), "utf8").toString("base64url");
+}
+
+function decodePageToken(token: string): string {
+  let parsed: z.SafeParseReturnType<unknown, { n: string }> | undefined;
+  try {
+    parsed = pageCursor.safeParse(JSON.parse(Buffer.from(token, "base64url").toString("utf8")));
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed?.success) throw new ChanceryError("invalid_argument", "pageToken is not one this service returned");
+  return parsed.data.n;
 }

@@ -1,0 +1,210 @@
+import { type CommonQueryMethods, sql } from "slonik";
+import { z } from "zod";
+
+export type RequestStatus = "pending" | "issued" | "rejected";
+
+const sanRow = z.object({ type: z.enum(["dns", "ip", "email", "uri"]), value: z.string() });
+
+const approvalRow = z.object({ approver_id: z.string(), approved_at: z.number() });
+
+const requestRow = z.object({
+  id: z.string(),
+  requester_id: z.string(),
+  status: z.enum(["pending", "issued", "rejected"]),
+  free_form: z.boolean(),
+  common_name: z.string().nullable(),
+  sans: z.array(sanRow),
+  key_algorithm: z.string().nullable(),
+  csr_der: z.instanceof(Buffer).nullable(),
+  comment: z.string(),
+  ca_id: z.string().nullable(),
+  profile_name: z.string().nullable(),
+  required_approvals: z.number().nullable(),
+  certificate_serial_hex: z.string().nullable(),
+  has_server_key: z.boolean(),
+  certificate_der: z.instanceof(Buffer).nullable(),
+  rejection_reason: z.string().nullable(),
+  rejected_by: z.string().nullable(),
+  approvals: z.array(approvalRow),
+  created_at: z.number(),
+  updated_at: z.number(),
+});
+
+export type RequestRow = z.infer<typeof requestRow>;
+
+const requestPageRow = requestRow.extend({ cursor_time: z.string() });
+
+export type RequestPageRow = z.infer<typeof requestPageRow>;
+
+// The sealed key is left out on purpose: only findSealedRequestKey reads it.
+const columns = sql.fragment`requests.id, requests.requester_id, requests.status, requests.free_form,
+  requests.common_name, requests.sans, requests.key_algorithm, requests.csr_der, requests.comment, requests.ca_id,
+  requests.profile_name, requests.required_approvals, requests.certificate_serial_hex,
+  requests.sealed_private_key IS NOT NULL AS has_server_key,
+  (SELECT c.der FROM certificates c WHERE c.serial_hex = requests.certificate_serial_hex) AS certificate_der,
+  requests.rejection_reason, requests.rejected_by,
+  COALESCE((
+    SELECT json_agg(json_build_object('approver_id', a.approver_id,
+      'approved_at', (extract(epoch FROM a.approved_at) * 1000)::bigint) ORDER BY a.approved_at, a.approver_id)
+    FROM request_approvals a WHERE a.request_id = requests.id), '[]'::json) AS approvals,
+  requests.created_at, requests.updated_at`;
+
+export interface NewRequestRow {
+  id: string;
+  requesterId: string;
+  freeForm: boolean;
+  commonName: string | null;
+  sans: ReadonlyArray<{ type: string; value: string }>;
+  keyAlgorithm: string | null;
+  csrDer: Uint8Array | null;
+  comment: string;
+  createdAt: Date;
+}
+
+export async function insertRequest(tx: CommonQueryMethods, row: NewRequestRow): Promise<void> {
+  await tx.query(sql.unsafe`
+    INSERT INTO requests (id, requester_id, status, free_form, common_name, sans, key_algorithm, csr_der, comment,
+      created_at, updated_at)
+    VALUES (${row.id}, ${row.requesterId}, 'pending', ${row.freeForm}, ${row.commonName},
+      ${sql.jsonb(row.sans.map((s) => ({ type: s.type, value: s.value })))}, ${row.keyAlgorithm},
+      ${row.csrDer ? sql.binary(Buffer.from(row.csrDer)) : null}, ${row.comment}, ${sql.timestamp(row.createdAt)},
+      ${sql.timestamp(row.createdAt)})`);
+}
+
+export async function findRequestById(db: CommonQueryMethods, id: string): Promise<RequestRow | null> {
+  return db.maybeOne(sql.type(requestRow)`SELECT ${columns} FROM requests WHERE requests.id = ${id}`);
+}
+
+/**
+ * Locks the request row for the rest of the transaction: approvals,
+ * rejections and the issuance they lead to serialise per request, so two
+ * approvers at the same moment cannot both issue.
+ */
+export async function lockRequestById(tx: CommonQueryMethods, id: string): Promise<RequestRow | null> {
+  return tx.maybeOne(sql.type(requestRow)`SELECT ${columns} FROM requests WHERE requests.id = ${id} FOR UPDATE`);
+}
+
+/** Which requests a listing or count covers; the core decides which applies to a caller. */
+export type RequestScope =
+  | { readonly kind: "all" }
+  | { readonly kind: "own"; readonly userId: string }
+  /** Own requests, requests with no CA chosen yet, and requests through one of these CAs. */
+  | { readonly kind: "own-unassigned-or-cas"; readonly userId: string; readonly caIds: readonly string[] };
+
+function scopeCondition(scope: RequestScope) {
+  switch (scope.kind) {
+    case "all":
+      return sql.fragment`TRUE`;
+    case "own":
+      return sql.fragment`requests.requester_id = ${scope.userId}`;
+    case "own-unassigned-or-cas":
+      return sql.fragment`(requests.requester_id = ${scope.userId} OR requests.ca_id IS NULL
+        OR requests.ca_id = ANY(${sql.array([...scope.caIds], "uuid")}))`;
+  }
+}
+
+/**
+ * Up to `limit` requests in `scope` (and `status`, when given) after the
+ * (created_at, id) position `after` (exclusive; null for the first page),
+ * oldest first. `cursor_time` is created_at as UTC text at microsecond
+ * precision, for the next page's position.
+ */
+export async function listRequests(
+  db: CommonQueryMethods,
+  options: {
+    scope: RequestScope;
+    status: RequestStatus | null;
+    after: { createdAt: string; id: string } | null;
+    limit: number;
+  },
+): Promise<readonly RequestPageRow[]> {
+  const conditions = [scopeCondition(options.scope)];
+  if (options.status !== null) conditions.push(sql.fragment`requests.status = ${options.status}`);
+  if (options.after !== null)
+    conditions.push(
+      sql.fragment`(requests.created_at, requests.id) > (${options.after.createdAt}::timestamptz, ${options.after.id}::uuid)`,
+    );
+  return db.any(sql.type(requestPageRow)`
+    SELECT ${columns},
+      to_char(requests.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_time
+    FROM requests WHERE ${sql.join(conditions, sql.fragment` AND `)}
+    ORDER BY requests.created_at, requests.id LIMIT ${options.limit}`);
+}
+
+export async function countRequestsByStatus(
+  db: CommonQueryMethods,
+  scope: RequestScope,
+): Promise<Record<RequestStatus, number>> {
+  const rows = await db.any(sql.type(z.object({ status: z.enum(["pending", "issued", "rejected"]), n: z.number() }))`
+    SELECT requests.status, count(*)::int AS n FROM requests WHERE ${scopeCondition(scope)} GROUP BY requests.status`);
+  const counts: Record<RequestStatus, number> = { pending: 0, issued: 0, rejected: 0 };
+  for (const row of rows) counts[row.status] = row.n;
+  return counts;
+}
+
+export async function insertApproval(
+  tx: CommonQueryMethods,
+  approval: { requestId: string; requesterId: string; approverId: string; approvedAt: Date },
+): Promise<void> {
+  await tx.query(sql.unsafe`
+    INSERT INTO request_approvals (request_id, requester_id, approver_id, approved_at)
+    VALUES (${approval.requestId}, ${approval.requesterId}, ${approval.approverId},
+      ${sql.timestamp(approval.approvedAt)})`);
+}
+
+/** What the first approver fixes: CA, profile and, for a free-form request, the content. */
+export interface RequestChoice {
+  caId: string;
+  profileName: string;
+  requiredApprovals: number;
+  commonName: string | null;
+  sans: ReadonlyArray<{ type: string; value: string }>;
+  keyAlgorithm: string | null;
+  csrDer: Uint8Array | null;
+}
+
+export async function updateRequestChoice(
+  tx: CommonQueryMethods,
+  id: string,
+  choice: RequestChoice,
+  updatedAt: Date,
+): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE requests SET ca_id = ${choice.caId}, profile_name = ${choice.profileName},
+      required_approvals = ${choice.requiredApprovals}, common_name = ${choice.commonName},
+      sans = ${sql.jsonb(choice.sans.map((s) => ({ type: s.type, value: s.value })))},
+      key_algorithm = ${choice.keyAlgorithm},
+      csr_der = ${choice.csrDer ? sql.binary(Buffer.from(choice.csrDer)) : null},
+      updated_at = ${sql.timestamp(updatedAt)}
+    WHERE id = ${id}`);
+}
+
+export async function markRequestIssued(
+  tx: CommonQueryMethods,
+  id: string,
+  fields: { serialHex: string; sealedPrivateKey: Buffer | null; updatedAt: Date },
+): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE requests SET status = 'issued', certificate_serial_hex = ${fields.serialHex},
+      sealed_private_key = ${fields.sealedPrivateKey ? sql.binary(fields.sealedPrivateKey) : null},
+      updated_at = ${sql.timestamp(fields.updatedAt)}
+    WHERE id = ${id} AND status = 'pending'`);
+}
+
+export async function markRequestRejected(
+  tx: CommonQueryMethods,
+  id: string,
+  fields: { reason: string; rejectedBy: string; updatedAt: Date },
+): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE requests SET status = 'rejected', rejection_reason = ${fields.reason}, rejected_by = ${fields.rejectedBy},
+      updated_at = ${sql.timestamp(fields.updatedAt)}
+    WHERE id = ${id} AND status = 'pending'`);
+}
+
+/** The sealed PKCS#8 of a server-generated key (open it with the KEK), or null. */
+export async function findSealedRequestKey(db: CommonQueryMethods, id: string): Promise<Buffer | null> {
+  const row = await db.maybeOne(sql.type(z.object({ sealed_private_key: z.instanceof(Buffer).nullable() }))`
+    SELECT sealed_private_key FROM requests WHERE id = ${id}`);
+  return row?.sealed_private_key ?? null;
+}
