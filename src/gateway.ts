@@ -80,7 +80,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     const metrics = createMetrics();
     const verifier = createWorkerSignatureVerifier();
     cleanup.push(() => verifier.close());
-    const { audit, cas, profiles, committer, issuance, users, tokens, authenticator } = createCore({
+    const { audit, cas, profiles, committer, issuance, users, tokens, authenticator, totp, requests } = createCore({
       pool,
       keyEncryption,
       clock,
@@ -150,8 +150,12 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
         routes: createAdminRoutes({
           audit,
           cas,
+          issuance,
+          profiles,
           users,
           tokens,
+          totp,
+          requests,
           checkReady: () => checkDatabase().then(() => true),
         }),
         interceptors: [

@@ -43,6 +43,16 @@ check "buf curl over gRPC lists the CAs with the admin token" bash -c \
 check "buf curl over Connect verifies the audit chain" bash -c \
   "buf curl --protocol connect --cacert '$ca' -H 'Authorization: Bearer $token' -d '{}' \
      '$base/chancery.admin.v1.AuditService/VerifyAuditChain' | grep -q '\"intact\": true'"
+check "buf curl over gRPC lists the profiles, tls-server among them" bash -c \
+  "buf curl --protocol grpc --cacert '$ca' -H 'Authorization: Bearer $token' -d '{\"pageSize\": 10}' \
+     '$base/chancery.admin.v1.ProfileService/ListProfiles' | grep -q '\"name\": \"profiles/tls-server\"'"
+check "buf curl creates a profile over Connect, and gRPC GetProfile returns it with its defaults" bash -c \
+  "buf curl --protocol connect --cacert '$ca' -H 'Authorization: Bearer $token' \
+     -d '{\"profileId\": \"conformance\", \"profile\": {\"validity\": {\"default\": \"86400s\", \"max\": \"604800s\"}}}' \
+     '$base/chancery.admin.v1.ProfileService/CreateProfile' > /dev/null &&
+   buf curl --protocol grpc --cacert '$ca' -H 'Authorization: Bearer $token' -d '{\"name\": \"profiles/conformance\"}' \
+     '$base/chancery.admin.v1.ProfileService/GetProfile' > '$work/profile.json' &&
+   grep -q '\"max\": \"604800s\"' '$work/profile.json' && grep -q '\"backdate\": \"60s\"' '$work/profile.json'"
 check "a call without a token is refused as unauthenticated" bash -c \
   "! buf curl --protocol grpc --cacert '$ca' -d '{}' '$base/chancery.admin.v1.AuditService/VerifyAuditChain' 2> '$work/anon.err'
    grep -qi unauthenticated '$work/anon.err'"
@@ -54,6 +64,59 @@ check "curl speaks Connect JSON to the admin API" bash -c \
 check "curl gets HTTP 401 and a Connect error without a token" bash -c \
   "[ \$(curl -s -o '$work/err.json' -w '%{http_code}' --cacert '$ca' -H 'Content-Type: application/json' -d '{}' \
      '$base/chancery.admin.v1.UserService/GetCurrentUser') = 401 ] && grep -q unauthenticated '$work/err.json'"
+
+# CertificateService: issue from a CSR made by `openssl req`, list it with a
+# filter, revoke it twice (the second answer is the first revocation).
+json_field() {
+  "$node" -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{
+    const v=new Function("d","return d"+process.argv[1])(JSON.parse(s));
+    process.stdout.write(typeof v==="string"?v:JSON.stringify(v))})' "$1"
+}
+issuing=$(buf curl --protocol grpc --cacert "$ca" -H "Authorization: Bearer $token" -d '{}' \
+  "$base/chancery.admin.v1.CertificateAuthorityService/ListCertificateAuthorities" \
+  | json_field '.certificateAuthorities.find((c)=>c.displayName==="issuing").name')
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/leaf.key" \
+  -subj /CN=conformance.example.com -out "$work/leaf.csr" 2> /dev/null
+"$node" -e 'const [parent, csr] = process.argv.slice(1);
+  console.log(JSON.stringify({ parent, profile: "profiles/tls-server", csrPem: require("fs").readFileSync(csr, "utf8"),
+    subjectAltNames: [{ type: "TYPE_DNS", value: "conformance.example.com" }] }))' "$issuing" "$work/leaf.csr" \
+  > "$work/issue.json"
+check "buf curl issues a certificate from an openssl req CSR" bash -c \
+  "buf curl --protocol grpc --cacert '$ca' -H 'Authorization: Bearer $token' -d @'$work/issue.json' \
+     '$base/chancery.admin.v1.CertificateService/IssueCertificate' > '$work/issued.json'"
+json_field .certificatePem < "$work/issued.json" > "$work/leaf.pem" 2> /dev/null
+json_field .issuerChainPem < "$work/issued.json" > "$work/chain.pem" 2> /dev/null
+cert_name=$(json_field .name < "$work/issued.json" 2> /dev/null)
+check "openssl verifies the issued certificate with the chain it came with" \
+  openssl verify -CAfile "$ca" -untrusted "$work/chain.pem" "$work/leaf.pem"
+echo '{"filter": "san : \"conformance.example.com\" AND state = \"VALID\""}' > "$work/list.json"
+check "buf curl over Connect lists it with a filter" bash -c \
+  "buf curl --protocol connect --cacert '$ca' -H 'Authorization: Bearer $token' -d @'$work/list.json' \
+     '$base/chancery.admin.v1.CertificateService/ListCertificates' | grep -q '\"name\": \"$cert_name\"'"
+for reason in KEY_COMPROMISE SUPERSEDED; do
+  echo "{\"name\": \"$cert_name\", \"reason\": \"REVOCATION_REASON_$reason\"}" > "$work/revoke-$reason.json"
+done
+check "buf curl revokes it; revoking again returns the first revocation" bash -c \
+  "for reason in KEY_COMPROMISE SUPERSEDED; do
+     buf curl --protocol grpc --cacert '$ca' -H 'Authorization: Bearer $token' -d @'$work/revoke-'\$reason.json \
+       '$base/chancery.admin.v1.CertificateService/RevokeCertificate' > '$work/revoked-'\$reason.json || exit 1
+   done
+   grep -q '\"revocationReason\": \"REVOCATION_REASON_KEY_COMPROMISE\"' '$work/revoked-SUPERSEDED.json' &&
+     cmp '$work/revoked-KEY_COMPROMISE.json' '$work/revoked-SUPERSEDED.json'"
+
+# The approval queue: the admin submits a request (no CA or profile chosen
+# yet) and finds it in the pending queue.
+cat > "$work/request.json" <<'JSON'
+{"request": {"commonName": "conformance.example.com",
+  "subjectAltNames": [{"type": "TYPE_DNS", "value": "conformance.example.com"}],
+  "keyAlgorithm": "KEY_ALGORITHM_ECDSA_P256", "comment": "conformance run"}}
+JSON
+check "buf curl submits a certificate request as the admin (pending)" bash -c \
+  "buf curl --protocol grpc --cacert '$ca' -H 'Authorization: Bearer $token' -d @'$work/request.json' \
+     '$base/chancery.admin.v1.RequestService/CreateRequest' | grep -q '\"state\": \"STATE_PENDING\"'"
+check "buf curl over Connect lists the pending requests, the admin's among them" bash -c \
+  "buf curl --protocol connect --cacert '$ca' -H 'Authorization: Bearer $token' -d '{\"state\": \"STATE_PENDING\"}' \
+     '$base/chancery.admin.v1.RequestService/ListRequests' | grep -q '\"commonName\": \"conformance.example.com\"'"
 
 kill -TERM "$pid"
 wait "$pid"

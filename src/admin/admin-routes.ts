@@ -2,16 +2,26 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import type { AuditLog } from "../core/audit/audit-log.ts";
 import type { CaService } from "../core/ca/ca-service.ts";
 import type { TokenService as CoreTokenService } from "../core/identity/token-service.ts";
+import type { TotpService } from "../core/identity/totp-service.ts";
 import type { UserService as CoreUserService } from "../core/identity/user-service.ts";
+import type { IssuanceService } from "../core/issuance/issuance-service.ts";
+import type { ProfileService as CoreProfileService } from "../core/profiles/profile-service.ts";
+import type { RequestService as CoreRequestService } from "../core/requests/request-service.ts";
 import { AuditService } from "../gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
+import { CertificateService } from "../gen/chancery/admin/v1/certificate_pb.js";
+import { ProfileService } from "../gen/chancery/admin/v1/profile_pb.js";
+import { RequestService } from "../gen/chancery/admin/v1/request_pb.js";
 import { TokenService } from "../gen/chancery/admin/v1/token_pb.js";
 import { UserService } from "../gen/chancery/admin/v1/user_pb.js";
 import { Health } from "../gen/health/v1/health_pb.js";
 import { createAuditAdmin } from "./audit-admin.ts";
+import { createCertificateAdmin } from "./certificate-admin.ts";
 import { createCertificateAuthorityAdmin } from "./certificate-authority-admin.ts";
 import { createHealthService } from "./health-service.ts";
+import { createProfileAdmin } from "./profile-admin.ts";
 import { registerReflection } from "./reflection-service.ts";
+import { createRequestAdmin } from "./request-admin.ts";
 import { createTokenAdmin } from "./token-admin.ts";
 import { createUserAdmin } from "./user-admin.ts";
 
@@ -19,17 +29,35 @@ import { createUserAdmin } from "./user-admin.ts";
 export function createAdminRoutes(deps: {
   audit: AuditLog;
   cas: CaService;
+  issuance: IssuanceService;
+  profiles: CoreProfileService;
   users: CoreUserService;
   tokens: CoreTokenService;
+  totp: TotpService;
+  requests: CoreRequestService;
   /** Readiness for grpc.health.v1 (database reachable). */
   checkReady: () => Promise<boolean>;
 }): (router: ConnectRouter) => void {
-  const adminServices = [UserService, TokenService, CertificateAuthorityService, AuditService];
+  const adminServices = [
+    UserService,
+    TokenService,
+    CertificateAuthorityService,
+    AuditService,
+    ProfileService,
+    CertificateService,
+    RequestService,
+  ];
   return (router) => {
-    router.service(UserService, createUserAdmin({ users: deps.users }));
+    router.service(UserService, createUserAdmin({ users: deps.users, totp: deps.totp }));
     router.service(TokenService, createTokenAdmin({ tokens: deps.tokens }));
     router.service(CertificateAuthorityService, createCertificateAuthorityAdmin({ cas: deps.cas }));
     router.service(AuditService, createAuditAdmin({ audit: deps.audit }));
+    router.service(
+      CertificateService,
+      createCertificateAdmin({ issuance: deps.issuance, cas: deps.cas, totp: deps.totp }),
+    );
+    router.service(ProfileService, createProfileAdmin({ profiles: deps.profiles }));
+    router.service(RequestService, createRequestAdmin({ requests: deps.requests, cas: deps.cas, totp: deps.totp }));
     router.service(
       Health,
       createHealthService({ services: adminServices.map((s) => s.typeName), check: deps.checkReady }),

@@ -1,4 +1,5 @@
 import type { Interceptor } from "@connectrpc/connect";
+import { otpCodeKey, otpHeader } from "./otp.ts";
 import { peerAddressKey } from "./peer-address.ts";
 import { type Principal, principalKey } from "./principal.ts";
 
@@ -18,6 +19,7 @@ export function createAuthenticationInterceptor(authenticate: Authenticate): Int
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     const principal = await authenticate(match?.[1], request.contextValues.get(peerAddressKey));
     request.contextValues.set(principalKey, principal);
+    request.contextValues.set(otpCodeKey, request.header.get(otpHeader)?.trim() || undefined);
     return next(request);
   };
 }

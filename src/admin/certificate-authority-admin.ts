@@ -155,6 +155,21 @@ export function createCertificateAuthorityAdmin(deps: {
       return toProto(ca, ca.certificateDer ? await cas.chainPem(ca.id) : "");
     },
 
+    async updateCertificateAuthority(request, context) {
+      const by = actorOf(context, requireRole(context, "admin"));
+      const ca = request.certificateAuthority;
+      if (!ca) throw new ChanceryError("invalid_argument", "certificate_authority is required");
+      if (request.updateMask.length === 0)
+        throw new ChanceryError("invalid_argument", "update_mask must name the fields to change (AIP-134)");
+      const id = idFromName(ca.name, collection, "certificate_authority.name");
+      for (const path of request.updateMask) {
+        if (path === "otp_required") await cas.setOtpRequired(id, ca.otpRequired, by);
+        else throw new ChanceryError("invalid_argument", `update_mask: "${path}" is not a field that can be updated`);
+      }
+      const updated = await cas.get(id);
+      return toProto(updated, updated.certificateDer ? await cas.chainPem(id) : "");
+    },
+
     async enableCertificateAuthority(request, context) {
       const by = actorOf(context, requireRole(context, "admin"));
       const ca = await cas.setEnabled(idFromName(request.name, collection), true, by);
@@ -202,5 +217,6 @@ function toProto(ca: CoreCa, chainPem: string): CertificateAuthority {
     notBefore: timestamp(ca.notBefore),
     notAfter: timestamp(ca.notAfter),
     createTime: timestamp(ca.createdAt),
+    otpRequired: ca.otpRequired,
   });
 }

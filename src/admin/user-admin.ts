@@ -2,9 +2,11 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ChanceryError } from "../core/errors.ts";
 import type { Role as CoreRole } from "../core/identity/role.ts";
+import type { TotpService } from "../core/identity/totp-service.ts";
 import type { User as CoreUser } from "../core/identity/user.ts";
 import type { UserService as CoreUserService, UpdateUserInput } from "../core/identity/user-service.ts";
 import {
+  EnrollTotpResponseSchema,
   ListUsersResponseSchema,
   Role,
   type User,
@@ -17,14 +19,15 @@ import { actorOf, requireRole } from "./principal.ts";
 const caCollection = "certificateAuthorities";
 
 /** chancery.admin.v1.UserService: admins manage accounts; anyone reads their own. */
-export function createUserAdmin(deps: { users: CoreUserService }): ServiceImpl<typeof UserService> {
-  const { users } = deps;
+export function createUserAdmin(deps: { users: CoreUserService; totp: TotpService }): ServiceImpl<typeof UserService> {
+  const { users, totp } = deps;
+  const withTotp = async (user: CoreUser) => toProto(user, await totp.isEnrolled(user.id));
   return {
     async createUser(request, context) {
       const by = actorOf(context, requireRole(context, "admin"));
       const user = request.user;
       if (!user) throw new ChanceryError("invalid_argument", "user is required");
-      return toProto(
+      return withTotp(
         await users.create(
           {
             username: user.username,
@@ -45,13 +48,16 @@ export function createUserAdmin(deps: { users: CoreUserService }): ServiceImpl<t
 
     async getUser(request, context) {
       requireRole(context, "admin");
-      return toProto(await users.get(idFromName(request.name, "users")));
+      return withTotp(await users.get(idFromName(request.name, "users")));
     },
 
     async listUsers(request, context) {
       requireRole(context, "admin");
       const page = await users.list({ pageSize: request.pageSize, pageToken: request.pageToken || undefined });
-      return create(ListUsersResponseSchema, { users: page.users.map(toProto), nextPageToken: page.nextPageToken });
+      return create(ListUsersResponseSchema, {
+        users: await Promise.all(page.users.map((user) => withTotp(user))),
+        nextPageToken: page.nextPageToken,
+      });
     },
 
     async updateUser(request, context) {
@@ -90,12 +96,31 @@ export function createUserAdmin(deps: { users: CoreUserService }): ServiceImpl<t
             throw new ChanceryError("invalid_argument", `update_mask: "${path}" is not a field that can be updated`);
         }
       }
-      return toProto(await users.update(idFromName(user.name, "users", "user.name"), changes, by));
+      return withTotp(await users.update(idFromName(user.name, "users", "user.name"), changes, by));
     },
 
     async getCurrentUser(_request, context) {
       const principal = requireRole(context, "user");
-      return toProto(await users.get(principal.userId));
+      return withTotp(await users.get(principal.userId));
+    },
+
+    async enrollTotp(_request, context) {
+      const principal = requireRole(context, "user");
+      const enrollment = await totp.enroll(principal.userId, principal.username, actorOf(context, principal));
+      return create(EnrollTotpResponseSchema, { uri: enrollment.uri, secretBase32: enrollment.secretBase32 });
+    },
+
+    async confirmTotp(request, context) {
+      const principal = requireRole(context, "user");
+      await totp.confirm(principal.userId, request.code, actorOf(context, principal));
+      return withTotp(await users.get(principal.userId));
+    },
+
+    async resetTotp(request, context) {
+      const by = actorOf(context, requireRole(context, "admin"));
+      const id = idFromName(request.name, "users");
+      await totp.reset(id, by);
+      return withTotp(await users.get(id));
     },
   };
 }
@@ -115,7 +140,7 @@ function roleFromProto(role: Role): CoreRole {
 
 const roleToProto: Record<CoreRole, Role> = { user: Role.USER, operator: Role.OPERATOR, admin: Role.ADMIN };
 
-function toProto(user: CoreUser): User {
+function toProto(user: CoreUser, totpEnrolled = false): User {
   return create(UserSchema, {
     name: `users/${user.id}`,
     username: user.username,
@@ -128,5 +153,6 @@ function toProto(user: CoreUser): User {
     assignedCertificateAuthorities: user.assignedCaIds.map((id) => `${caCollection}/${id}`),
     createTime: timestamp(user.createTime),
     updateTime: timestamp(user.updateTime),
+    totpEnrolled,
   });
 }

@@ -118,6 +118,14 @@ export declare type CertificateAuthority = Message<"chancery.admin.v1.Certificat
    * @generated from field: google.protobuf.Timestamp create_time = 13;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * Issuing or approving through this CA needs a valid, not-yet-used TOTP
+   * code, sent in the "chancery-otp" request header.
+   *
+   * @generated from field: bool otp_required = 14;
+   */
+  otpRequired: boolean;
 };
 
 /**
@@ -527,6 +535,27 @@ export declare type EnableCertificateAuthorityRequest = Message<"chancery.admin.
 export declare const EnableCertificateAuthorityRequestSchema: GenMessage<EnableCertificateAuthorityRequest>;
 
 /**
+ * @generated from message chancery.admin.v1.UpdateCertificateAuthorityRequest
+ */
+export declare type UpdateCertificateAuthorityRequest = Message<"chancery.admin.v1.UpdateCertificateAuthorityRequest"> & {
+  /**
+   * @generated from field: chancery.admin.v1.CertificateAuthority certificate_authority = 1;
+   */
+  certificateAuthority?: CertificateAuthority | undefined;
+
+  /**
+   * @generated from field: repeated string update_mask = 2;
+   */
+  updateMask: string[];
+};
+
+/**
+ * Describes the message chancery.admin.v1.UpdateCertificateAuthorityRequest.
+ * Use `create(UpdateCertificateAuthorityRequestSchema)` to create a new message.
+ */
+export declare const UpdateCertificateAuthorityRequestSchema: GenMessage<UpdateCertificateAuthorityRequest>;
+
+/**
  * @generated from enum chancery.admin.v1.KeyAlgorithm
  */
 export enum KeyAlgorithm {
@@ -653,6 +682,16 @@ export declare const CertificateAuthorityService: GenService<{
   enableCertificateAuthority: {
     methodKind: "unary";
     input: typeof EnableCertificateAuthorityRequestSchema;
+    output: typeof CertificateAuthoritySchema;
+  },
+  /**
+   * Changes the fields named in update_mask; today: "otp_required".
+   *
+   * @generated from rpc chancery.admin.v1.CertificateAuthorityService.UpdateCertificateAuthority
+   */
+  updateCertificateAuthority: {
+    methodKind: "unary";
+    input: typeof UpdateCertificateAuthorityRequestSchema;
     output: typeof CertificateAuthoritySchema;
   },
 }>;

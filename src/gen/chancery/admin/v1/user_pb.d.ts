@@ -83,6 +83,13 @@ export declare type User = Message<"chancery.admin.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 11;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * A confirmed TOTP second factor exists (output only).
+   *
+   * @generated from field: bool totp_enrolled = 12;
+   */
+  totpEnrolled: boolean;
 };
 
 /**
@@ -211,6 +218,77 @@ export declare type GetCurrentUserRequest = Message<"chancery.admin.v1.GetCurren
 export declare const GetCurrentUserRequestSchema: GenMessage<GetCurrentUserRequest>;
 
 /**
+ * @generated from message chancery.admin.v1.EnrollTotpRequest
+ */
+export declare type EnrollTotpRequest = Message<"chancery.admin.v1.EnrollTotpRequest"> & {
+};
+
+/**
+ * Describes the message chancery.admin.v1.EnrollTotpRequest.
+ * Use `create(EnrollTotpRequestSchema)` to create a new message.
+ */
+export declare const EnrollTotpRequestSchema: GenMessage<EnrollTotpRequest>;
+
+/**
+ * @generated from message chancery.admin.v1.EnrollTotpResponse
+ */
+export declare type EnrollTotpResponse = Message<"chancery.admin.v1.EnrollTotpResponse"> & {
+  /**
+   * otpauth://totp/Chancery:{username}?secret=...&period=30&digits=6 (RFC 6238, SHA-1).
+   *
+   * @generated from field: string uri = 1;
+   */
+  uri: string;
+
+  /**
+   * The same secret in base32, for typing in by hand.
+   *
+   * @generated from field: string secret_base32 = 2;
+   */
+  secretBase32: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.EnrollTotpResponse.
+ * Use `create(EnrollTotpResponseSchema)` to create a new message.
+ */
+export declare const EnrollTotpResponseSchema: GenMessage<EnrollTotpResponse>;
+
+/**
+ * @generated from message chancery.admin.v1.ConfirmTotpRequest
+ */
+export declare type ConfirmTotpRequest = Message<"chancery.admin.v1.ConfirmTotpRequest"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.ConfirmTotpRequest.
+ * Use `create(ConfirmTotpRequestSchema)` to create a new message.
+ */
+export declare const ConfirmTotpRequestSchema: GenMessage<ConfirmTotpRequest>;
+
+/**
+ * @generated from message chancery.admin.v1.ResetTotpRequest
+ */
+export declare type ResetTotpRequest = Message<"chancery.admin.v1.ResetTotpRequest"> & {
+  /**
+   * "users/{id}".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.ResetTotpRequest.
+ * Use `create(ResetTotpRequestSchema)` to create a new message.
+ */
+export declare const ResetTotpRequestSchema: GenMessage<ResetTotpRequest>;
+
+/**
  * Who may do what. Checked on the server for every call.
  *
  * @generated from enum chancery.admin.v1.Role
@@ -296,6 +374,36 @@ export declare const UserService: GenService<{
   getCurrentUser: {
     methodKind: "unary";
     input: typeof GetCurrentUserRequestSchema;
+    output: typeof UserSchema;
+  },
+  /**
+   * Starts TOTP enrolment for the caller: a secret as an otpauth:// URI.
+   *
+   * @generated from rpc chancery.admin.v1.UserService.EnrollTotp
+   */
+  enrollTotp: {
+    methodKind: "unary";
+    input: typeof EnrollTotpRequestSchema;
+    output: typeof EnrollTotpResponseSchema;
+  },
+  /**
+   * Confirms the caller's enrolment with a code from the authenticator app.
+   *
+   * @generated from rpc chancery.admin.v1.UserService.ConfirmTotp
+   */
+  confirmTotp: {
+    methodKind: "unary";
+    input: typeof ConfirmTotpRequestSchema;
+    output: typeof UserSchema;
+  },
+  /**
+   * Admin only: removes a user's TOTP (lost device); they must enroll again.
+   *
+   * @generated from rpc chancery.admin.v1.UserService.ResetTotp
+   */
+  resetTotp: {
+    methodKind: "unary";
+    input: typeof ResetTotpRequestSchema;
     output: typeof UserSchema;
   },
 }>;
