@@ -192,6 +192,26 @@ describe("admin API on a running gateway", () => {
     });
   });
 
+  it("sets and clears a CA's allowed profiles through UpdateCertificateAuthority", async () => {
+    const admin = bearer(adminToken);
+    const list = await grpcUnary(client, CertificateAuthorityService.method.listCertificateAuthorities, {}, admin);
+    const issuing = list.certificateAuthorities.find((ca) => ca.displayName === "issuing")!;
+    const update = (allowedProfiles: string[]) =>
+      grpcUnary(
+        client,
+        CertificateAuthorityService.method.updateCertificateAuthority,
+        { certificateAuthority: { name: issuing.name, allowedProfiles }, updateMask: ["allowed_profiles"] },
+        admin,
+      );
+    expect((await update(["profiles/tls-client", "profiles/device"])).allowedProfiles).toEqual([
+      "profiles/device",
+      "profiles/tls-client",
+    ]);
+    await expect(update(["profiles/nope"])).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(update(["tls-client"])).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    expect((await update([])).allowedProfiles).toEqual([]);
+  });
+
   it("lets an admin create a root CA through the API, audited with the caller and its address", async () => {
     const created = await grpcUnary(
       client,

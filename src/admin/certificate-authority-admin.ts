@@ -164,6 +164,12 @@ export function createCertificateAuthorityAdmin(deps: {
       const id = idFromName(ca.name, collection, "certificate_authority.name");
       for (const path of request.updateMask) {
         if (path === "otp_required") await cas.setOtpRequired(id, ca.otpRequired, by);
+        else if (path === "allowed_profiles")
+          await cas.setAllowedProfiles(
+            id,
+            ca.allowedProfiles.map((name) => idFromName(name, "profiles", "allowed_profiles")),
+            by,
+          );
         else throw new ChanceryError("invalid_argument", `update_mask: "${path}" is not a field that can be updated`);
       }
       const updated = await cas.get(id);
@@ -218,5 +224,6 @@ function toProto(ca: CoreCa, chainPem: string): CertificateAuthority {
     notAfter: timestamp(ca.notAfter),
     createTime: timestamp(ca.createdAt),
     otpRequired: ca.otpRequired,
+    allowedProfiles: ca.allowedProfiles.map((name) => `profiles/${name}`),
   });
 }

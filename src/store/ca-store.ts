@@ -19,6 +19,7 @@ const caRow = z.object({
   not_before: z.number().nullable(),
   not_after: z.number().nullable(),
   otp_required: z.boolean(),
+  allowed_profiles: z.array(z.string()),
   created_at: z.number(),
 });
 
@@ -26,7 +27,7 @@ export type CaRow = z.infer<typeof caRow>;
 
 const columns = sql.fragment`id, name, kind, status, parent_id, key_algorithm, sealed_private_key, public_key_spki,
   subject, subject_key_id, certificate_der, csr_der, chain_der, fingerprint_sha256, not_before, not_after, otp_required,
-  created_at`;
+  allowed_profiles, created_at`;
 
 export interface NewCaRow {
   id: string;
@@ -106,6 +107,12 @@ export async function setCaOtpRequired(tx: CommonQueryMethods, id: string, requi
   await tx.query(
     sql.unsafe`UPDATE certificate_authorities SET otp_required = ${required}, updated_at = now() WHERE id = ${id}`,
   );
+}
+
+export async function setCaAllowedProfiles(tx: CommonQueryMethods, id: string, profiles: string[]): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE certificate_authorities SET allowed_profiles = ${sql.array(profiles, "text")}, updated_at = now()
+    WHERE id = ${id}`);
 }
 
 export async function countCas(db: CommonQueryMethods): Promise<number> {

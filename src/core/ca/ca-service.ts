@@ -10,9 +10,11 @@ import {
   insertCa,
   listCas,
   lockCa,
+  setCaAllowedProfiles,
   setCaOtpRequired,
   setCaStatus,
 } from "../../store/ca-store.ts";
+import { findProfileByName } from "../../store/profile-store.ts";
 import type { Actor } from "../actor.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
@@ -60,6 +62,8 @@ export interface CaService {
   /** An existing CA with its key (PEM, PKCS#8, encrypted PKCS#8, PKCS#12). */
   importExisting(name: string, input: CaKeyImportInput, by: Actor): Promise<CertificateAuthority>;
   setEnabled(id: string, enabled: boolean, by: Actor): Promise<CertificateAuthority>;
+  /** The profiles the CA may issue with (empty: every profile); each must exist. */
+  setAllowedProfiles(id: string, profileNames: readonly string[], by: Actor): Promise<CertificateAuthority>;
   /** Marks the CA as needing a TOTP code for every issuance or approval through it. */
   setOtpRequired(id: string, required: boolean, by: Actor): Promise<CertificateAuthority>;
   get(id: string): Promise<CertificateAuthority>;
@@ -407,6 +411,27 @@ export function createCaService(deps: {
       return service.get(id);
     },
 
+    async setAllowedProfiles(id, profileNames, by) {
+      const names = [...new Set(profileNames)].sort();
+      await pool.transaction(async (tx) => {
+        const row = await lockCa(tx, id);
+        if (!row) throw new ChanceryError("not_found", `no CA with id ${id}`);
+        for (const name of names)
+          if (!(await findProfileByName(tx, name)))
+            throw new ChanceryError("invalid_argument", `allowed_profiles: no profile named "${name}"`);
+        await setCaAllowedProfiles(tx, id, names);
+        await audit.appendInTransaction(tx, [
+          {
+            ...by,
+            action: "ca.set_allowed_profiles",
+            target: `ca:${id}`,
+            details: { name: row.name, from: row.allowed_profiles, to: names },
+          },
+        ]);
+      });
+      return service.get(id);
+    },
+
     async setOtpRequired(id, required, by) {
       await pool.transaction(async (tx) => {
         const row = await lockCa(tx, id);
@@ -478,6 +503,7 @@ function toCa(row: CaRow): CertificateAuthority {
     notBefore: row.not_before === null ? null : new Date(row.not_before),
     notAfter: row.not_after === null ? null : new Date(row.not_after),
     otpRequired: row.otp_required,
+    allowedProfiles: row.allowed_profiles,
     createdAt: new Date(row.created_at),
   };
 }

@@ -21,5 +21,7 @@ export interface CertificateAuthority {
   readonly notAfter: Date | null;
   /** Issuing or approving through this CA needs a valid, not-yet-used TOTP code. */
   readonly otpRequired: boolean;
+  /** Profile names this CA may issue with; empty means every profile. */
+  readonly allowedProfiles: readonly string[];
   readonly createdAt: Date;
 }

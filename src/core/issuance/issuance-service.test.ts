@@ -243,6 +243,34 @@ describe("issuance service", () => {
     });
   });
 
+  it("refuses a profile not on the CA's allowed list, and allows it again when the list is cleared", async () => {
+    const admin = { actor: "user:admin" };
+    await expect(core.cas.setAllowedProfiles(issuing.id, ["no-such-profile"], admin)).rejects.toMatchObject({
+      code: "invalid_argument",
+    });
+    await core.cas.setAllowedProfiles(issuing.id, ["tls-client"], admin);
+    try {
+      // A fresh core: the running one may hold the CA's issuing context for a few seconds.
+      const fresh = createTestCore(db, { kek: core.kek });
+      await expect(
+        fresh.issuance.issue({
+          caId: issuing.id,
+          profileName: "tls-server",
+          csrDer: opensslCsr({ subject: "/CN=p.example.com" }),
+          approved: { sans: [{ type: "dns", value: "p.example.com" }] },
+          requester: "user:alice",
+          sourceProtocol: "admin",
+        }),
+      ).rejects.toMatchObject({
+        code: "policy_violation",
+        message: expect.stringMatching(/not allowed on CA issuing/),
+      });
+      await fresh.committer.close();
+    } finally {
+      await core.cas.setAllowedProfiles(issuing.id, [], admin);
+    }
+  });
+
   it("refuses to issue from a disabled CA", async () => {
     await core.cas.setEnabled(issuing.id, false, { actor: "user:admin" });
     try {

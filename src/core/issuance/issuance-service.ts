@@ -118,6 +118,11 @@ export function createIssuanceService(deps: {
     const ca = await deps.cas.get(caId);
     if (ca.status !== "active" || !ca.certificateDer)
       throw new ChanceryError("failed_precondition", `CA ${ca.name} is ${ca.status} and cannot issue`);
+    if (ca.allowedProfiles.length > 0 && !ca.allowedProfiles.includes(profileName))
+      throw new ChanceryError(
+        "policy_violation",
+        `profile ${profileName} is not allowed on CA ${ca.name} (allowed: ${ca.allowedProfiles.join(", ")})`,
+      );
     const stored = await deps.profiles.get(profileName);
     const template = createCertificateTemplate({
       issuerCertificateDer: ca.certificateDer,

@@ -126,6 +126,14 @@ export declare type CertificateAuthority = Message<"chancery.admin.v1.Certificat
    * @generated from field: bool otp_required = 14;
    */
   otpRequired: boolean;
+
+  /**
+   * Profiles ("profiles/{name}") this CA may issue with, whatever the
+   * protocol; empty means every profile.
+   *
+   * @generated from field: repeated string allowed_profiles = 15;
+   */
+  allowedProfiles: string[];
 };
 
 /**
@@ -685,7 +693,7 @@ export declare const CertificateAuthorityService: GenService<{
     output: typeof CertificateAuthoritySchema;
   },
   /**
-   * Changes the fields named in update_mask; today: "otp_required".
+   * Changes the fields named in update_mask: "otp_required", "allowed_profiles".
    *
    * @generated from rpc chancery.admin.v1.CertificateAuthorityService.UpdateCertificateAuthority
    */
