@@ -23,18 +23,33 @@ const connectCodes: Record<ErrorCode, Code> = {
  * with its details and reaches the client as a bare Internal error.
  */
 export function createErrorInterceptor(logger: Logger): Interceptor {
+  const translate = (err: unknown, procedure: string): ConnectError => {
+    if (err instanceof ConnectError) return err;
+    if (isChanceryError(err)) {
+      if (err.code === "internal" || err.code === "unavailable") logger.error({ err, procedure }, "admin call failed");
+      return new ConnectError(err.message, connectCodes[err.code], { "chancery-error": err.code });
+    }
+    logger.error({ err, procedure }, "admin call failed unexpectedly");
+    return new ConnectError("internal error", Code.Internal);
+  };
+  // A server-streaming handler is a generator: it runs (and throws) while
+  // the response is read, after next() has returned, so its messages are
+  // wrapped too (regression: ExportAuditEvents answered Internal instead of
+  // PermissionDenied to a non-admin).
+  async function* translateStream<T>(messages: AsyncIterable<T>, procedure: string): AsyncIterable<T> {
+    try {
+      yield* messages;
+    } catch (err) {
+      throw translate(err, procedure);
+    }
+  }
   return (next) => async (request) => {
     try {
-      return await next(request);
+      const response = await next(request);
+      if (!response.stream) return response;
+      return { ...response, message: translateStream(response.message, request.method.name) };
     } catch (err) {
-      if (err instanceof ConnectError) throw err;
-      if (isChanceryError(err)) {
-        if (err.code === "internal" || err.code === "unavailable")
-          logger.error({ err, procedure: request.method.name }, "admin call failed");
-        throw new ConnectError(err.message, connectCodes[err.code], { "chancery-error": err.code });
-      }
-      logger.error({ err, procedure: request.method.name }, "admin call failed unexpectedly");
-      throw new ConnectError("internal error", Code.Internal);
+      throw translate(err, request.method.name);
     }
   };
 }
