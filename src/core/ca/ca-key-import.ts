@@ -1,6 +1,5 @@
 import {
   createDecipheriv,
-  createHash,
   createPrivateKey,
   createPublicKey,
   type KeyObject,
@@ -30,6 +29,7 @@ import {
 import { ChanceryError } from "../errors.ts";
 import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
 import { keyAlgorithmOf } from "../keys/key-algorithm-of.ts";
+import { pkcs12Kdf, pkcs12Password } from "../x509/pkcs12-kdf.ts";
 
 /** An existing CA brought in from PEM/DER files: its certificate(s) and its private key. */
 export interface CaKeyFilesInput {
@@ -593,10 +593,10 @@ function decryptPkcs12Pbe(
   }
   const iterations = checkIterations(iterationCount.valueBlock.valueDec, maxPkcs12KdfIterations);
   const saltBytes = Buffer.from(salt.getValue());
-  const bmpPassword = pkcs12Password(password);
+  const bmpPassword = pkcs12Password(password.toString("utf8"));
   // RFC 7292 Appendix B.3: ID 1 derives the key, ID 2 the IV.
-  const key = pkcs12Kdf(bmpPassword, saltBytes, 1, iterations, keyLength);
-  const iv = pkcs12Kdf(bmpPassword, saltBytes, 2, iterations, 8);
+  const key = pkcs12Kdf("sha1", bmpPassword, saltBytes, 1, iterations, keyLength);
+  const iv = pkcs12Kdf("sha1", bmpPassword, saltBytes, 2, iterations, 8);
   return decipher(cipher, key, iv, ciphertext);
 }
 
@@ -610,46 +610,6 @@ function decipher(cipher: string, key: Buffer, iv: Buffer, ciphertext: Buffer): 
   const decipher = createDecipheriv(cipher, key, iv);
   // A wrong key almost always breaks the PKCS#7 padding here (RFC 8018 §6.1.1 step 4).
   return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
-}
-
-/** RFC 7292 Appendix B.1: the password as a BMPString (UTF-16BE) with two trailing zero bytes. */
-function pkcs12Password(utf8: Buffer): Buffer {
-  const text = utf8.toString("utf8");
-  const out = Buffer.alloc(text.length * 2 + 2);
-  for (let i = 0; i < text.length; i++) out.writeUInt16BE(text.charCodeAt(i), i * 2);
-  return out;
-}
-
-/** RFC 7292 Appendix B.2, with SHA-1 (u = 20, v = 64), the hash of every PKCS#12 PBE scheme. */
-function pkcs12Kdf(password: Buffer, salt: Buffer, id: 1 | 2 | 3, iterations: number, length: number): Buffer {
-  const u = 20;
-  const v = 64;
-  const d = Buffer.alloc(v, id);
-  const i = Buffer.concat([fillTo(salt, v), fillTo(password, v)]);
-  const blocks: Buffer[] = [];
-  for (let produced = 0; produced < length; produced += u) {
-    let a = createHash("sha1").update(d).update(i).digest();
-    for (let round = 1; round < iterations; round++) a = createHash("sha1").update(a).digest();
-    blocks.push(a);
-    // Step 6C: I_j = (I_j + B + 1) mod 2^(8v), for each v-byte block I_j of I, with B = A repeated to v bytes.
-    const b = fillTo(a, v);
-    for (let offset = 0; offset < i.length; offset += v) {
-      let carry = 1;
-      for (let k = v - 1; k >= 0; k--) {
-        const sum = i[offset + k]! + b[k]! + carry;
-        i[offset + k] = sum & 0xff;
-        carry = sum >> 8;
-      }
-    }
-  }
-  return Buffer.concat(blocks).subarray(0, length);
-}
-
-/** Repeats `bytes` to fill v * ceil(len / v) bytes (RFC 7292 Appendix B.2 steps 2 and 3). */
-function fillTo(bytes: Buffer, v: number): Buffer {
-  const out = Buffer.alloc(v * Math.ceil(bytes.length / v));
-  for (let k = 0; k < out.length; k++) out[k] = bytes[k % bytes.length]!;
-  return out;
 }
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {

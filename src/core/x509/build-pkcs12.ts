@@ -1,6 +1,7 @@
 import { createCipheriv, createHash, createHmac, pbkdf2, randomBytes } from "node:crypto";
 import { ChanceryError } from "../errors.ts";
 import { contextConstructed, derInteger, derNull, derOid, octetString, sequence, setOf, tlv } from "./der-writer.ts";
+import { pkcs12Kdf, pkcs12Password } from "./pkcs12-kdf.ts";
 
 /**
  * Builds a password-protected PKCS#12 file (RFC 7292) holding one private
@@ -108,7 +109,7 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Buffer> {
 
   // RFC 7292 §4: MacData over the content octets of the authSafe Data, key from Appendix B with ID 3.
   const macSalt = randomBytes(16);
-  const macKey = pkcs12Kdf("sha256", bmpPassword(input.passphrase), macSalt, 3, macIterations, 32);
+  const macKey = pkcs12Kdf("sha256", pkcs12Password(input.passphrase), macSalt, 3, macIterations, 32);
   const mac = createHmac("sha256", macKey).update(authenticatedSafe).digest();
   const macData = sequence([
     sequence([sequence([derOid(oid.sha256), derNull]), octetString(mac)]),
@@ -155,50 +156,4 @@ function bmpString(value: string): Uint8Array {
   const out = Buffer.alloc(value.length * 2);
   for (let i = 0; i < value.length; i++) out.writeUInt16BE(value.charCodeAt(i), i * 2);
   return tlv(bmpStringTag, out);
-}
-
-/** RFC 7292 Appendix B.1: the passphrase as a BMPString (UTF-16BE) with two trailing zero bytes. */
-function bmpPassword(passphrase: string): Buffer {
-  const out = Buffer.alloc(passphrase.length * 2 + 2);
-  for (let i = 0; i < passphrase.length; i++) out.writeUInt16BE(passphrase.charCodeAt(i), i * 2);
-  return out;
-}
-
-/** RFC 7292 Appendix B.2 with SHA-256 (u = 32, v = 64), as OpenSSL derives the MAC key for a SHA-256 MAC. */
-function pkcs12Kdf(
-  hash: "sha256",
-  password: Buffer,
-  salt: Buffer,
-  id: 1 | 2 | 3,
-  iterations: number,
-  length: number,
-): Buffer {
-  const u = 32;
-  const v = 64;
-  const d = Buffer.alloc(v, id);
-  const i = Buffer.concat([fillTo(salt, v), fillTo(password, v)]);
-  const blocks: Buffer[] = [];
-  for (let produced = 0; produced < length; produced += u) {
-    let a = createHash(hash).update(d).update(i).digest();
-    for (let round = 1; round < iterations; round++) a = createHash(hash).update(a).digest();
-    blocks.push(a);
-    // Step 6C: I_j = (I_j + B + 1) mod 2^(8v), with B = A repeated to v bytes.
-    const b = fillTo(a, v);
-    for (let offset = 0; offset < i.length; offset += v) {
-      let carry = 1;
-      for (let k = v - 1; k >= 0; k--) {
-        const sum = i[offset + k]! + b[k]! + carry;
-        i[offset + k] = sum & 0xff;
-        carry = sum >> 8;
-      }
-    }
-  }
-  return Buffer.concat(blocks).subarray(0, length);
-}
-
-/** Repeats `bytes` to v * ceil(len / v) bytes (RFC 7292 Appendix B.2 steps 2 and 3). */
-function fillTo(bytes: Buffer, v: number): Buffer {
-  const out = Buffer.alloc(v * Math.ceil(bytes.length / v));
-  for (let k = 0; k < out.length; k++) out[k] = bytes[k % bytes.length]!;
-  return out;
 }
