@@ -1,13 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import https from "node:https";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcClient, grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
-import { configSchema } from "../src/config/config-schema.ts";
-import { bootstrapAdmin } from "../src/core/identity/bootstrap-admin.ts";
-import { type Gateway, startGateway } from "../src/gateway.ts";
+import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import {
   CertificateAuthority_State,
@@ -16,84 +10,21 @@ import {
 } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
 import { TokenService } from "../src/gen/chancery/admin/v1/token_pb.js";
 import { Role, UserService } from "../src/gen/chancery/admin/v1/user_pb.js";
-import { testLogger } from "./support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
-
-/** Connect protocol, JSON over HTTP/1.1 + TLS, as curl would send it. */
-function connectJson(
-  gateway: Gateway,
-  ca: Buffer,
-  procedure: string,
-  body: unknown,
-  token?: string,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  const data = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: "127.0.0.1",
-        servername: "localhost",
-        port: gateway.listeners["admin"]!.port,
-        path: `/${procedure}`,
-        method: "POST",
-        ca,
-        headers: {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(data),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (chunk) => (text += chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || "{}") }));
-      },
-    );
-    req.on("error", reject);
-    req.end(data);
-  });
-}
-
-const bearer = (token: string) => {
-  const metadata = new grpc.Metadata();
-  metadata.set("authorization", `Bearer ${token}`);
-  return metadata;
-};
+import { bearer, connectJson, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 describe("admin API on a running gateway", () => {
-  let db: TestDatabase;
-  let dataDir: string;
+  let env: TestGateway;
   let gateway: Gateway;
-  let rootCa: Buffer;
   let client: grpc.Client;
   let adminToken: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dataDir = mkdtempSync(path.join(tmpdir(), "chancery-admin-"));
-    gateway = await startGateway(
-      configSchema.parse({
-        dataDir,
-        database: { url: db.url },
-        listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0" },
-        log: { level: "silent" },
-      }),
-      testLogger,
-    );
-    rootCa = readFileSync(path.join(dataDir, "root-ca.pem"));
-    client = createGrpcClient(gateway.listeners["admin"]!.address, rootCa.toString());
-    const boot = await bootstrapAdmin(
-      { pool: gateway.pool, users: gateway.users, tokens: gateway.tokens },
-      { username: "admin" },
-    );
-    adminToken = boot.token.secret;
+    env = await startTestGateway();
+    gateway = env.gateway;
+    client = env.client;
+    adminToken = env.adminToken;
   });
-  afterAll(async () => {
-    client?.close();
-    await gateway?.stop();
-    await db?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => env?.stop());
 
   it("lets the bootstrap admin list CAs over real gRPC, and refuses calls without a valid token", async () => {
     const list = await grpcUnary(
@@ -118,19 +49,18 @@ describe("admin API on a running gateway", () => {
   });
 
   it("speaks Connect JSON over HTTP/1.1 too, with protocol-correct errors", async () => {
-    const ok = await connectJson(gateway, rootCa, "chancery.admin.v1.AuditService/VerifyAuditChain", {}, adminToken);
+    const ok = await connectJson(env, "chancery.admin.v1.AuditService/VerifyAuditChain", {}, adminToken);
     expect(ok.status).toBe(200);
     expect(ok.json).toMatchObject({ intact: true });
     const bad = await connectJson(
-      gateway,
-      rootCa,
+      env,
       "chancery.admin.v1.CertificateAuthorityService/GetCertificateAuthority",
       { name: "nonsense" },
       adminToken,
     );
     expect(bad.status).toBe(400);
     expect(bad.json).toMatchObject({ code: "invalid_argument" });
-    const anonymous = await connectJson(gateway, rootCa, "chancery.admin.v1.AuditService/VerifyAuditChain", {});
+    const anonymous = await connectJson(env, "chancery.admin.v1.AuditService/VerifyAuditChain", {});
     expect(anonymous.status).toBe(401);
   });
 

@@ -1,15 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { create, type DescMethod, type DescService, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcClient, grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
-import { configSchema } from "../src/config/config-schema.ts";
-import { bootstrapAdmin } from "../src/core/identity/bootstrap-admin.ts";
+import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
 import { pemEncode } from "../src/core/x509/pem.ts";
 import { opensslCsr } from "../src/core/x509/testing/openssl.ts";
-import { type Gateway, startGateway } from "../src/gateway.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService, KeyAlgorithm } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService, SubjectAltName_Type } from "../src/gen/chancery/admin/v1/certificate_pb.js";
@@ -17,8 +12,7 @@ import { ProfileService } from "../src/gen/chancery/admin/v1/profile_pb.js";
 import { Request_SubjectAltName_Type, RequestService } from "../src/gen/chancery/admin/v1/request_pb.js";
 import { TokenService } from "../src/gen/chancery/admin/v1/token_pb.js";
 import { UserService } from "../src/gen/chancery/admin/v1/user_pb.js";
-import { testLogger } from "./support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+import { bearer, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 /**
  * The authorization matrix of the admin API: every RPC of every
@@ -182,12 +176,6 @@ const matrix: Record<string, Expectation> = {
 /** Failures that still mean the call got past authorization (the minimal request is not valid). */
 const passedAuthorization = new Set<Code>(["OK", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "ALREADY_EXISTS"]);
 
-const bearer = (token: string) => {
-  const metadata = new grpc.Metadata();
-  metadata.set("authorization", `Bearer ${token}`);
-  return metadata;
-};
-
 const codeName = (code: number): Code => grpc.status[code] as Code;
 
 const key = (method: DescMethod) => `${method.parent.typeName}/${method.name}`;
@@ -212,8 +200,7 @@ interface Fixtures {
 }
 
 describe("admin API authorization matrix", () => {
-  let db: TestDatabase;
-  let dataDir: string;
+  let env: TestGateway;
   let gateway: Gateway;
   let client: grpc.Client;
   let f: Fixtures;
@@ -481,26 +468,10 @@ describe("admin API authorization matrix", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dataDir = mkdtempSync(path.join(tmpdir(), "chancery-authz-"));
-    gateway = await startGateway(
-      configSchema.parse({
-        dataDir,
-        database: { url: db.url },
-        listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0" },
-        log: { level: "silent" },
-      }),
-      testLogger,
-    );
-    client = createGrpcClient(
-      gateway.listeners["admin"]!.address,
-      readFileSync(path.join(dataDir, "root-ca.pem"), "utf8"),
-    );
-    const boot = await bootstrapAdmin(
-      { pool: gateway.pool, users: gateway.users, tokens: gateway.tokens },
-      { username: "admin" },
-    );
-    tokens.admin = boot.token.secret;
+    env = await startTestGateway();
+    gateway = env.gateway;
+    client = env.client;
+    tokens.admin = env.adminToken;
     const adminId = (await grpcUnary(client, UserService.method.getCurrentUser, {}, admin())).name.slice(
       "users/".length,
     );
@@ -551,12 +522,7 @@ describe("admin API authorization matrix", () => {
       victimRequestIssuing: victimRequestIssuing.name,
     };
   });
-  afterAll(async () => {
-    client?.close();
-    await gateway?.stop();
-    await db?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => env?.stop());
 
   it("has an expectation and a request for every RPC of every admin service, and none for RPCs that do not exist", () => {
     const rpcs = allMethods.map(key).sort();

@@ -1,17 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import https from "node:https";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcClient, grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
-import { configSchema } from "../src/config/config-schema.ts";
-import { bootstrapAdmin } from "../src/core/identity/bootstrap-admin.ts";
+import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
 import { proofFailedMessage } from "../src/core/x509/parse-csr.ts";
 import { pemEncode } from "../src/core/x509/pem.ts";
 import { createScratchDir, openssl, opensslCsr } from "../src/core/x509/testing/openssl.ts";
-import { type Gateway, startGateway } from "../src/gateway.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService, KeyAlgorithm } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
 import {
@@ -22,49 +16,7 @@ import {
   SubjectAltName_Type,
 } from "../src/gen/chancery/admin/v1/certificate_pb.js";
 import { Role, UserService } from "../src/gen/chancery/admin/v1/user_pb.js";
-import { testLogger } from "./support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
-
-/** Connect protocol, JSON over HTTP/1.1 + TLS, as curl would send it. */
-function connectJson(
-  gateway: Gateway,
-  ca: Buffer,
-  procedure: string,
-  body: unknown,
-  token?: string,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  const data = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: "127.0.0.1",
-        servername: "localhost",
-        port: gateway.listeners["admin"]!.port,
-        path: `/${procedure}`,
-        method: "POST",
-        ca,
-        headers: {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(data),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (chunk) => (text += chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || "{}") }));
-      },
-    );
-    req.on("error", reject);
-    req.end(data);
-  });
-}
-
-const bearer = (token: string) => {
-  const metadata = new grpc.Metadata();
-  metadata.set("authorization", `Bearer ${token}`);
-  return metadata;
-};
+import { bearer, connectJson, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 /**
  * The status of a failed call, its message fully percent-decoded: connect-node
@@ -107,10 +59,8 @@ function opensslVerify(pem: string): string {
 }
 
 describe("CertificateService on a running gateway", () => {
-  let db: TestDatabase;
-  let dataDir: string;
+  let env: TestGateway;
   let gateway: Gateway;
-  let rootCa: Buffer;
   let client: grpc.Client;
   let admin: grpc.Metadata;
   let adminToken: string;
@@ -174,24 +124,10 @@ describe("CertificateService on a running gateway", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dataDir = mkdtempSync(path.join(tmpdir(), "chancery-admin-certs-"));
-    gateway = await startGateway(
-      configSchema.parse({
-        dataDir,
-        database: { url: db.url },
-        listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0" },
-        log: { level: "silent" },
-      }),
-      testLogger,
-    );
-    rootCa = readFileSync(path.join(dataDir, "root-ca.pem"));
-    client = createGrpcClient(gateway.listeners["admin"]!.address, rootCa.toString());
-    const boot = await bootstrapAdmin(
-      { pool: gateway.pool, users: gateway.users, tokens: gateway.tokens },
-      { username: "admin" },
-    );
-    adminToken = boot.token.secret;
+    env = await startTestGateway();
+    gateway = env.gateway;
+    client = env.client;
+    adminToken = env.adminToken;
     admin = bearer(adminToken);
     adminId = (await grpcUnary(client, UserService.method.getCurrentUser, {}, admin)).name.slice("users/".length);
     const cas = await grpcUnary(client, CertificateAuthorityService.method.listCertificateAuthorities, {}, admin);
@@ -217,12 +153,7 @@ describe("CertificateService on a running gateway", () => {
     userToken = u.token;
     userId = u.id;
   });
-  afterAll(async () => {
-    client?.close();
-    await gateway?.stop();
-    await db?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => env?.stop());
 
   it("issues from an openssl CSR over real gRPC; openssl verifies the returned chain; the issue is audited", async () => {
     const cert = await issue(admin, { cn: "app.example.com", sans: ["app.example.com", "www.app.example.com"] });
@@ -606,8 +537,7 @@ describe("CertificateService on a running gateway", () => {
 
   it("speaks Connect JSON over HTTP/1.1 too", async () => {
     const issued = await connectJson(
-      gateway,
-      rootCa,
+      env,
       "chancery.admin.v1.CertificateService/IssueCertificate",
       {
         parent: issuingCa,
@@ -624,8 +554,7 @@ describe("CertificateService on a running gateway", () => {
       subject: "CN=json.example.com",
     });
     const listed = await connectJson(
-      gateway,
-      rootCa,
+      env,
       "chancery.admin.v1.CertificateService/ListCertificates",
       { filter: 'san : "json.example.com"' },
       adminToken,
@@ -633,8 +562,7 @@ describe("CertificateService on a running gateway", () => {
     expect(listed.status).toBe(200);
     expect((listed.json["certificates"] as Array<{ name: string }>).map((c) => c.name)).toEqual([issued.json["name"]]);
     const revoked = await connectJson(
-      gateway,
-      rootCa,
+      env,
       "chancery.admin.v1.CertificateService/RevokeCertificate",
       { name: issued.json["name"], reason: "REVOCATION_REASON_CESSATION_OF_OPERATION" },
       adminToken,
@@ -644,8 +572,7 @@ describe("CertificateService on a running gateway", () => {
       revocationReason: "REVOCATION_REASON_CESSATION_OF_OPERATION",
     });
     const bad = await connectJson(
-      gateway,
-      rootCa,
+      env,
       "chancery.admin.v1.CertificateService/ListCertificates",
       { filter: "profile == x" },
       adminToken,
@@ -653,8 +580,7 @@ describe("CertificateService on a running gateway", () => {
     expect(bad.status).toBe(400);
     expect(bad.json).toMatchObject({ code: "invalid_argument" });
     const forbidden = await connectJson(
-      gateway,
-      rootCa,
+      env,
       "chancery.admin.v1.CertificateService/RevokeCertificate",
       { name: issued.json["name"] },
       userToken,

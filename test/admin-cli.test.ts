@@ -1,53 +1,29 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { configSchema } from "../src/config/config-schema.ts";
-import { bootstrapAdmin } from "../src/core/identity/bootstrap-admin.ts";
-import { type Gateway, startGateway } from "../src/gateway.ts";
-import { testLogger } from "./support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+import { startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 describe("chancery admin CLI against a running gateway", () => {
-  let db: TestDatabase;
-  let dataDir: string;
-  let gateway: Gateway;
-  let env: NodeJS.ProcessEnv;
+  let env: TestGateway;
+  let cliEnv: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dataDir = mkdtempSync(path.join(tmpdir(), "chancery-cli-"));
-    gateway = await startGateway(
-      configSchema.parse({
-        dataDir,
-        database: { url: db.url },
-        listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0" },
-        log: { level: "silent" },
-      }),
-      testLogger,
-    );
-    const boot = await bootstrapAdmin(
-      { pool: gateway.pool, users: gateway.users, tokens: gateway.tokens },
-      { username: "root-admin" },
-    );
-    env = {
+    env = await startTestGateway({ adminUsername: "root-admin" });
+    cliEnv = {
       PATH: process.env["PATH"],
-      CHANCERY_SERVER: `https://localhost:${gateway.listeners["admin"]!.port}`,
-      CHANCERY_TOKEN: boot.token.secret,
-      CHANCERY_CA_FILE: path.join(dataDir, "root-ca.pem"),
+      CHANCERY_SERVER: `https://localhost:${env.gateway.listeners["admin"]!.port}`,
+      CHANCERY_TOKEN: env.adminToken,
+      CHANCERY_CA_FILE: path.join(env.dataDir, "root-ca.pem"),
     };
   });
-  afterAll(async () => {
-    await gateway?.stop();
-    await db?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => env?.stop());
 
   // Asynchronous spawn: the gateway runs in this process and must keep serving while the CLI runs.
   const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn("node_modules/.bin/node", ["src/cli/chancery.ts", ...args], { env: { ...env, ...extraEnv } });
+      const child = spawn("node_modules/.bin/node", ["src/cli/chancery.ts", ...args], {
+        env: { ...cliEnv, ...extraEnv },
+      });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));

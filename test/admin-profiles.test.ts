@@ -1,14 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { create, type DescField, isFieldSet, type JsonObject, type MessageInitShape, toJson } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcClient, grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
-import { configSchema } from "../src/config/config-schema.ts";
-import { bootstrapAdmin } from "../src/core/identity/bootstrap-admin.ts";
+import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
 import { opensslCsr } from "../src/core/x509/testing/openssl.ts";
-import { type Gateway, startGateway } from "../src/gateway.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import {
   EcdsaCurve,
@@ -19,14 +14,7 @@ import {
   SubjectAltNameType,
 } from "../src/gen/chancery/admin/v1/profile_pb.js";
 import { Role, UserService } from "../src/gen/chancery/admin/v1/user_pb.js";
-import { testLogger } from "./support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
-
-const bearer = (token: string) => {
-  const metadata = new grpc.Metadata();
-  metadata.set("authorization", `Bearer ${token}`);
-  return metadata;
-};
+import { bearer, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 /** A profile as a plain init object (never the message form), so tests can spread and override fields. */
 type ProfileInit = Exclude<MessageInitShape<typeof ProfileSchema>, Profile>;
@@ -120,8 +108,7 @@ function fieldJson(profile: Profile, field: DescField): unknown {
 const definitionFields = ProfileSchema.fields.filter((f) => f.name !== "create_time" && f.name !== "update_time");
 
 describe("ProfileService on a running gateway", () => {
-  let db: TestDatabase;
-  let dataDir: string;
+  let env: TestGateway;
   let gateway: Gateway;
   let client: grpc.Client;
   let admin: grpc.Metadata;
@@ -150,33 +137,14 @@ describe("ProfileService on a running gateway", () => {
   };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dataDir = mkdtempSync(path.join(tmpdir(), "chancery-profiles-"));
-    gateway = await startGateway(
-      configSchema.parse({
-        dataDir,
-        database: { url: db.url },
-        listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0" },
-        log: { level: "silent" },
-      }),
-      testLogger,
-    );
-    const rootCa = readFileSync(path.join(dataDir, "root-ca.pem"));
-    client = createGrpcClient(gateway.listeners["admin"]!.address, rootCa.toString());
-    const boot = await bootstrapAdmin(
-      { pool: gateway.pool, users: gateway.users, tokens: gateway.tokens },
-      { username: "admin" },
-    );
-    admin = bearer(boot.token.secret);
+    env = await startTestGateway();
+    gateway = env.gateway;
+    client = env.client;
+    admin = bearer(env.adminToken);
     operator = await tokenFor("olivia", Role.OPERATOR);
     user = await tokenFor("ursula", Role.USER);
   });
-  afterAll(async () => {
-    client?.close();
-    await gateway?.stop();
-    await db?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => env?.stop());
 
   it("creates a profile with every field set and gets it back equal, field by field", async () => {
     const sent = create(ProfileSchema, everyField("everything"));

@@ -1,34 +1,21 @@
 import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcClient, grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
-import { configSchema } from "../src/config/config-schema.ts";
-import { bootstrapAdmin } from "../src/core/identity/bootstrap-admin.ts";
+import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
 import { createDefaultProfiles } from "../src/core/profiles/default-profiles.ts";
 import { pemDecode, pemEncode } from "../src/core/x509/pem.ts";
 import { createScratchDir, openssl, opensslCsr, verifyChain } from "../src/core/x509/testing/openssl.ts";
-import { type Gateway, startGateway } from "../src/gateway.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService, KeyAlgorithm } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
 import { Request_State, Request_SubjectAltName_Type, RequestService } from "../src/gen/chancery/admin/v1/request_pb.js";
 import { Role, UserService } from "../src/gen/chancery/admin/v1/user_pb.js";
-import { testLogger } from "./support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
-
-const bearer = (token: string) => {
-  const metadata = new grpc.Metadata();
-  metadata.set("authorization", `Bearer ${token}`);
-  return metadata;
-};
+import { bearer, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 const dns = (value: string) => ({ type: Request_SubjectAltName_Type.DNS, value });
 
 describe("requests and approvals over the admin API (real gRPC)", () => {
-  let db: TestDatabase;
-  let dataDir: string;
+  let env: TestGateway;
   let gateway: Gateway;
   let client: grpc.Client;
   let admin: grpc.Metadata;
@@ -61,26 +48,10 @@ describe("requests and approvals over the admin API (real gRPC)", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 10 });
-    dataDir = mkdtempSync(path.join(tmpdir(), "chancery-requests-"));
-    gateway = await startGateway(
-      configSchema.parse({
-        dataDir,
-        database: { url: db.url },
-        listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0" },
-        log: { level: "silent" },
-      }),
-      testLogger,
-    );
-    client = createGrpcClient(
-      gateway.listeners["admin"]!.address,
-      readFileSync(path.join(dataDir, "root-ca.pem"), "utf8"),
-    );
-    const boot = await bootstrapAdmin(
-      { pool: gateway.pool, users: gateway.users, tokens: gateway.tokens },
-      { username: "admin" },
-    );
-    admin = bearer(boot.token.secret);
+    env = await startTestGateway({ maxConnections: 10 });
+    gateway = env.gateway;
+    client = env.client;
+    admin = bearer(env.adminToken);
     const cas = await grpcUnary(client, CertificateAuthorityService.method.listCertificateAuthorities, {}, admin);
     const issuing = cas.certificateAuthorities.find((ca) => ca.displayName === "issuing")!;
     issuingName = issuing.name;
@@ -96,12 +67,7 @@ describe("requests and approvals over the admin API (real gRPC)", () => {
       { actor: "test" },
     );
   });
-  afterAll(async () => {
-    client?.close();
-    await gateway?.stop();
-    await db?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => env?.stop());
 
   it("takes a user's request through two distinct approvers to a certificate openssl verifies, and a PKCS#12", async () => {
     const submitted = await grpcUnary(

@@ -1,54 +1,25 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { type TOTP, URI } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcClient, grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
-import { configSchema } from "../src/config/config-schema.ts";
-import { bootstrapAdmin } from "../src/core/identity/bootstrap-admin.ts";
+import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
 import { pemEncode } from "../src/core/x509/pem.ts";
 import { opensslCsr } from "../src/core/x509/testing/openssl.ts";
-import { type Gateway, startGateway } from "../src/gateway.ts";
 import { CertificateAuthorityService } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService, SubjectAltName_Type } from "../src/gen/chancery/admin/v1/certificate_pb.js";
 import { UserService } from "../src/gen/chancery/admin/v1/user_pb.js";
-import { testLogger } from "./support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+import { startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 describe("TOTP-gated issuance through the admin API", () => {
-  let db: TestDatabase;
-  let dataDir: string;
-  let gateway: Gateway;
+  let env: TestGateway;
   let client: grpc.Client;
   let token: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dataDir = mkdtempSync(path.join(tmpdir(), "chancery-totp-"));
-    gateway = await startGateway(
-      configSchema.parse({
-        dataDir,
-        database: { url: db.url },
-        listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0" },
-        log: { level: "silent" },
-      }),
-      testLogger,
-    );
-    client = createGrpcClient(
-      gateway.listeners["admin"]!.address,
-      readFileSync(path.join(dataDir, "root-ca.pem"), "utf8"),
-    );
-    token = (
-      await bootstrapAdmin({ pool: gateway.pool, users: gateway.users, tokens: gateway.tokens }, { username: "admin" })
-    ).token.secret;
+    env = await startTestGateway();
+    client = env.client;
+    token = env.adminToken;
   });
-  afterAll(async () => {
-    client?.close();
-    await gateway?.stop();
-    await db?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => env?.stop());
 
   const metadata = (otp?: string) => {
     const m = new grpc.Metadata();
