@@ -80,15 +80,16 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     const metrics = createMetrics();
     const verifier = createWorkerSignatureVerifier();
     cleanup.push(() => verifier.close());
-    const { audit, cas, profiles, committer, issuance, users, tokens, authenticator, totp, requests } = createCore({
-      pool,
-      keyEncryption,
-      clock,
-      logger,
-      publicBaseUrl: config.publicBaseUrl,
-      verifier,
-      metrics,
-    });
+    const { audit, cas, profiles, committer, issuance, users, tokens, authenticator, totp, requests, registry } =
+      createCore({
+        pool,
+        keyEncryption,
+        clock,
+        logger,
+        publicBaseUrl: config.publicBaseUrl,
+        verifier,
+        metrics,
+      });
     cleanup.push(() => committer.close());
     cleanup.push(() => authenticator.close());
 
@@ -156,7 +157,9 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
           tokens,
           totp,
           requests,
+          registry,
           checkReady: () => checkDatabase().then(() => true),
+          idempotency: { pool, clock, logger },
         }),
         interceptors: [
           createErrorInterceptor(logger),

@@ -9,6 +9,11 @@ import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService, KeyAlgorithm } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService, SubjectAltName_Type } from "../src/gen/chancery/admin/v1/certificate_pb.js";
 import { ProfileService } from "../src/gen/chancery/admin/v1/profile_pb.js";
+import {
+  ObjectIdentifier_Placement,
+  ObjectIdentifier_ValueType,
+  RegistryService,
+} from "../src/gen/chancery/admin/v1/registry_pb.js";
 import { Request_SubjectAltName_Type, RequestService } from "../src/gen/chancery/admin/v1/request_pb.js";
 import { TokenService } from "../src/gen/chancery/admin/v1/token_pb.js";
 import { UserService } from "../src/gen/chancery/admin/v1/user_pb.js";
@@ -23,7 +28,9 @@ import { bearer, startTestGateway, type TestGateway } from "./support/test-gatew
  *
  * Callers that fail authentication or the subnet check are refused alike for
  * every RPC (UNAUTHENTICATED / PERMISSION_DENIED) and get the request the
- * admin sends, so a missing check would show up as a success. For the role
+ * admin sends, so a missing check would show up as a success (the one RPC
+ * whose credential is in the request, RedeemTokenEnrollment, gets a bad
+ * credential there instead: see requestCredentials). For the role
  * cases the table spells the rule out per RPC:
  *
  * - "OK": the call passes authorization. It may still fail on the minimal
@@ -43,6 +50,7 @@ const services: readonly DescService[] = [
   ProfileService,
   RequestService,
   AuditService,
+  RegistryService,
 ];
 
 type Code = "OK" | keyof typeof grpc.status;
@@ -77,6 +85,11 @@ const matrix: Record<string, Expectation> = {
   "chancery.admin.v1.TokenService/RegenerateToken": everyone,
   "chancery.admin.v1.TokenService/GetToken": { user: "OK", userForeign: PD, operator: PD, admin: "OK" },
   "chancery.admin.v1.TokenService/RevokeToken": { user: PD, operator: PD, admin: "OK" },
+  // Enrollment codes are handed out by admins; redeeming one needs no token (see requestCredentials).
+  "chancery.admin.v1.TokenService/CreateTokenEnrollment": adminOnly,
+  "chancery.admin.v1.TokenService/GetTokenEnrollment": adminOnly,
+  "chancery.admin.v1.TokenService/DeleteTokenEnrollment": adminOnly,
+  "chancery.admin.v1.TokenService/RedeemTokenEnrollment": everyone,
 
   // CertificateAuthorityService: admins manage CAs; operators read the CAs assigned to them.
   "chancery.admin.v1.CertificateAuthorityService/CreateRootCertificateAuthority": adminOnly,
@@ -130,6 +143,17 @@ const matrix: Record<string, Expectation> = {
   "chancery.admin.v1.ProfileService/ListProfiles": operatorUp,
   "chancery.admin.v1.ProfileService/UpdateProfile": adminOnly,
   "chancery.admin.v1.ProfileService/DeleteProfile": adminOnly,
+  // RegistryService: operators and admins read; only admins change.
+  "chancery.admin.v1.RegistryService/ListObjectIdentifiers": operatorUp,
+  "chancery.admin.v1.RegistryService/GetObjectIdentifier": operatorUp,
+  "chancery.admin.v1.RegistryService/CreateObjectIdentifier": adminOnly,
+  "chancery.admin.v1.RegistryService/UpdateObjectIdentifier": adminOnly,
+  "chancery.admin.v1.RegistryService/DeleteObjectIdentifier": adminOnly,
+  "chancery.admin.v1.RegistryService/ListCertificatePolicies": operatorUp,
+  "chancery.admin.v1.RegistryService/GetCertificatePolicy": operatorUp,
+  "chancery.admin.v1.RegistryService/CreateCertificatePolicy": adminOnly,
+  "chancery.admin.v1.RegistryService/UpdateCertificatePolicy": adminOnly,
+  "chancery.admin.v1.RegistryService/DeleteCertificatePolicy": adminOnly,
 
   // RequestService: everyone submits and reads their own; operators approve/reject through assigned CAs and
   // see unapproved requests, those through their CAs and their own; admins everything.
@@ -145,9 +169,9 @@ const matrix: Record<string, Expectation> = {
   "chancery.admin.v1.RequestService/ApproveRequest": {
     user: PD,
     operator: "OK",
-    // The request (not yet approved) is visible; naming an unassigned CA is refused outright by the queue
-    // ("you may approve only through the CAs assigned to you").
-    operatorUnassigned: PD,
+    // The request (not yet approved) is visible; the unassigned CA it names is hidden, as in the CA and
+    // certificate services.
+    operatorUnassigned: NF,
     admin: "OK",
   },
   "chancery.admin.v1.RequestService/RejectRequest": {
@@ -343,6 +367,17 @@ describe("admin API authorization matrix", () => {
     "chancery.admin.v1.TokenService/RevokeToken": async (kind) => ({
       name: `users/${kind === "admin" ? (await account("user")).id : f.victimId}/token`,
     }),
+    "chancery.admin.v1.TokenService/CreateTokenEnrollment": () => ({ parent: `users/${f.victimId}` }),
+    // An outstanding code to read: made first, so the admin's call cannot be NOT_FOUND.
+    "chancery.admin.v1.TokenService/GetTokenEnrollment": async () => {
+      await gateway.tokens.createEnrollment(f.victimId, { actor: "test" });
+      return { name: `users/${f.victimId}/tokenEnrollment` };
+    },
+    "chancery.admin.v1.TokenService/DeleteTokenEnrollment": () => ({ name: `users/${f.victimId}/tokenEnrollment` }),
+    // A fresh code for a fresh account of the caller's role; the caller's own token is ignored.
+    "chancery.admin.v1.TokenService/RedeemTokenEnrollment": async (kind) => ({
+      code: await enrollmentCode(kind === "operator" || kind === "admin" ? kind : "user"),
+    }),
 
     "chancery.admin.v1.CertificateAuthorityService/CreateRootCertificateAuthority": () => ({
       displayName: next("root"),
@@ -417,6 +452,43 @@ describe("admin API authorization matrix", () => {
     // Certificates exist under tls-server: FAILED_PRECONDITION for the admin, nothing is deleted.
     "chancery.admin.v1.ProfileService/DeleteProfile": () => ({ name: "profiles/tls-server" }),
 
+    "chancery.admin.v1.RegistryService/ListObjectIdentifiers": () => ({}),
+    "chancery.admin.v1.RegistryService/GetObjectIdentifier": () => ({ name: "objectIdentifiers/upn" }),
+    "chancery.admin.v1.RegistryService/CreateObjectIdentifier": () => {
+      const id = next("matrix-oid");
+      return {
+        objectIdentifierId: id,
+        objectIdentifier: {
+          oid: `1.3.6.1.4.1.99999.77.${unique}`,
+          displayName: id,
+          valueType: ObjectIdentifier_ValueType.UTF8_STRING,
+          placement: ObjectIdentifier_Placement.EXTENSION,
+        },
+      };
+    },
+    // Built-ins cannot change: FAILED_PRECONDITION for the admin, nothing changes.
+    "chancery.admin.v1.RegistryService/UpdateObjectIdentifier": () => ({
+      objectIdentifier: { name: "objectIdentifiers/upn", displayName: "edited" },
+      updateMask: ["display_name"],
+    }),
+    "chancery.admin.v1.RegistryService/DeleteObjectIdentifier": () => ({ name: "objectIdentifiers/upn" }),
+    "chancery.admin.v1.RegistryService/ListCertificatePolicies": () => ({}),
+    "chancery.admin.v1.RegistryService/GetCertificatePolicy": () => ({ name: "certificatePolicies/qes-individual" }),
+    "chancery.admin.v1.RegistryService/CreateCertificatePolicy": () => {
+      const id = next("matrix-policy");
+      return {
+        certificatePolicyId: id,
+        certificatePolicy: { oid: `1.3.6.1.4.1.99999.78.${unique}`, displayName: id },
+      };
+    },
+    "chancery.admin.v1.RegistryService/UpdateCertificatePolicy": () => ({
+      certificatePolicy: { name: "certificatePolicies/qes-individual", displayName: "edited" },
+      updateMask: ["display_name"],
+    }),
+    "chancery.admin.v1.RegistryService/DeleteCertificatePolicy": () => ({
+      name: "certificatePolicies/qes-individual",
+    }),
+
     "chancery.admin.v1.RequestService/CreateRequest": () => ({ request: { freeForm: true, comment: "please" } }),
     "chancery.admin.v1.RequestService/GetRequest": (kind) => ({
       name:
@@ -451,6 +523,33 @@ describe("admin API authorization matrix", () => {
     "chancery.admin.v1.AuditService/ListAuditEvents": () => ({}),
     "chancery.admin.v1.AuditService/ExportAuditEvents": () => ({}),
     "chancery.admin.v1.AuditService/VerifyAuditChain": () => ({}),
+  };
+
+  /** A valid enrollment code for a new account of `role` (allowed only from `allowedSubnets`, when given). */
+  async function enrollmentCode(role: "user" | "operator" | "admin", allowedSubnets?: string[]): Promise<string> {
+    const { id } = await account(role, [], allowedSubnets);
+    return (await gateway.tokens.createEnrollment(id, { actor: "test" })).code;
+  }
+
+  /**
+   * RPCs that take no bearer token because the credential is in the
+   * request (authentication.ts lets exactly these through). Their refused
+   * callers present a bad credential in the request, whatever they send as a
+   * token, and must be refused exactly as a bad token is elsewhere.
+   */
+  const requestCredentials: Record<string, Record<string, () => Promise<Request>>> = {
+    "chancery.admin.v1.TokenService/RedeemTokenEnrollment": {
+      "no token": async () => ({ code: "" }),
+      "malformed token": async () => ({ code: "chancery_enr_not-an-enrollment-code" }),
+      // Withdrawn by an admin: as dead as a revoked token.
+      "revoked token": async () => {
+        const user = await account("user");
+        const { code } = await gateway.tokens.createEnrollment(user.id, { actor: "test" });
+        await gateway.tokens.revokeEnrollment(user.id, { actor: "test" });
+        return { code };
+      },
+      "disallowed subnet": async () => ({ code: await enrollmentCode("admin", ["10.0.0.0/8"]) }),
+    },
   };
 
   /** Own (user), another's (userForeign), assigned CA (operator), unassigned CA (operatorUnassigned, admin). */
@@ -546,8 +645,9 @@ describe("admin API authorization matrix", () => {
         "revoked token": bearer(tokens.revoked),
         "disallowed subnet": bearer(tokens.subnet),
       };
+      const inRequest = requestCredentials[rpc];
       for (const [caller, metadata] of Object.entries(anonymous))
-        refused[caller] = await call(method, await build("admin"), metadata);
+        refused[caller] = await call(method, await (inRequest?.[caller] ?? (() => build("admin")))(), metadata);
       expect(refused).toEqual({
         "no token": "UNAUTHENTICATED",
         "malformed token": "UNAUTHENTICATED",

@@ -59,10 +59,12 @@ function everyField(name: string): ProfileInit {
       required: true,
       maxCount: 5,
       allowWildcard: true,
+      otherNames: ["upn"],
     },
-    subject: { keep: ["CN", "O", "OU", "serialNumber"], required: ["CN", "O"], commonNameMustBeSan: true },
+    subject: { keep: ["CN", "O", "OU", "serialNumber", "OGRN"], required: ["CN", "O"], commonNameMustBeSan: true },
     certificatePolicies: [
       { oid: "2.23.140.1.2.1" },
+      { policy: "qes-organisation" },
       { oid: "1.3.6.1.4.1.99999.1.2", cpsUri: "https://pki.corp.example/cps", userNotice: "Test certificates only" },
     ],
     // UTF8String "hi".
@@ -231,7 +233,8 @@ describe("ProfileService on a running gateway", () => {
   });
 
   it("updates only the fields named in update_mask", async () => {
-    await call.create(everyField("masked"));
+    // Direct edits of a profile that requires approval are refused; this one does not.
+    await call.create({ ...everyField("masked"), requiresApproval: { required: false } });
     const before = await call.get("profiles/masked");
     // The patch differs everywhere; only the masked paths may take effect.
     const patch: ProfileInit = {

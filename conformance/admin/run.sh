@@ -118,6 +118,34 @@ check "buf curl over Connect lists the pending requests, the admin's among them"
   "buf curl --protocol connect --cacert '$ca' -H 'Authorization: Bearer $token' -d '{\"state\": \"STATE_PENDING\"}' \
      '$base/chancery.admin.v1.RequestService/ListRequests' | grep -q '\"commonName\": \"conformance.example.com\"'"
 
+# Registries: built-in QES policies by reflection, then a profile naming the
+# UPN otherName and a QES policy, and a certificate openssl reads them from.
+check "buf curl lists the certificate policy registry, the QES built-ins among them" bash -c \
+  "buf curl --protocol grpc --cacert '$ca' -H 'Authorization: Bearer $token' -d '{}' \
+     '$base/chancery.admin.v1.RegistryService/ListCertificatePolicies' | grep -q '\"name\": \"certificatePolicies/qes-individual\"'"
+cat > "$work/smartcard-profile.json" <<'JSON'
+{"profileId": "conformance-smartcard", "profile": {"validity": {"default": "86400s", "max": "86400s"},
+  "extendedKeyUsage": ["clientAuth"], "san": {"allowedTypes": ["SUBJECT_ALT_NAME_TYPE_EMAIL"], "otherNames": ["upn"]},
+  "subject": {"keep": ["CN", "snils"]}, "certificatePolicies": [{"policy": "qes-individual"}]}}
+JSON
+"$node" -e 'const [parent, csr] = process.argv.slice(1);
+  console.log(JSON.stringify({ parent, profile: "profiles/conformance-smartcard",
+    csrPem: require("fs").readFileSync(csr, "utf8"),
+    subject: [{ type: "CN", value: "Ivan" }, { type: "SNILS", value: "12345678901" }],
+    subjectAltNames: [{ type: "TYPE_OTHER_NAME", otherName: "upn", value: "ivan@corp.example" }] }))' \
+  "$issuing" "$work/leaf.csr" > "$work/smartcard-issue.json"
+export -f json_field
+export node
+check "buf curl creates a profile naming registry entries, and issues under it a certificate openssl reads them from" bash -c \
+  "buf curl --protocol connect --cacert '$ca' -H 'Authorization: Bearer $token' -d @'$work/smartcard-profile.json' \
+     '$base/chancery.admin.v1.ProfileService/CreateProfile' > /dev/null &&
+   buf curl --protocol grpc --cacert '$ca' -H 'Authorization: Bearer $token' -d @'$work/smartcard-issue.json' \
+     '$base/chancery.admin.v1.CertificateService/IssueCertificate' > '$work/smartcard.json' &&
+   json_field .certificatePem < '$work/smartcard.json' | openssl x509 -noout -text > '$work/smartcard.txt' &&
+   grep -q 'othername: UPN::ivan@corp.example' '$work/smartcard.txt' &&
+   grep -q 'Policy: 0.4.0.194112.1.2' '$work/smartcard.txt' &&
+   grep -q 'SNILS = 12345678901' '$work/smartcard.txt'"
+
 kill -TERM "$pid"
 wait "$pid"
 code=$?

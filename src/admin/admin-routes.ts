@@ -6,11 +6,13 @@ import type { TotpService } from "../core/identity/totp-service.ts";
 import type { UserService as CoreUserService } from "../core/identity/user-service.ts";
 import type { IssuanceService } from "../core/issuance/issuance-service.ts";
 import type { ProfileService as CoreProfileService } from "../core/profiles/profile-service.ts";
+import type { RegistryService as CoreRegistryService } from "../core/registry/registry-service.ts";
 import type { RequestService as CoreRequestService } from "../core/requests/request-service.ts";
 import { AuditService } from "../gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService } from "../gen/chancery/admin/v1/certificate_pb.js";
 import { ProfileService } from "../gen/chancery/admin/v1/profile_pb.js";
+import { RegistryService } from "../gen/chancery/admin/v1/registry_pb.js";
 import { RequestService } from "../gen/chancery/admin/v1/request_pb.js";
 import { TokenService } from "../gen/chancery/admin/v1/token_pb.js";
 import { UserService } from "../gen/chancery/admin/v1/user_pb.js";
@@ -19,8 +21,10 @@ import { createAuditAdmin } from "./audit-admin.ts";
 import { createCertificateAdmin } from "./certificate-admin.ts";
 import { createCertificateAuthorityAdmin } from "./certificate-authority-admin.ts";
 import { createHealthService } from "./health-service.ts";
+import { type IdempotencyOptions, idempotentRouter } from "./idempotency.ts";
 import { createProfileAdmin } from "./profile-admin.ts";
 import { registerReflection } from "./reflection-service.ts";
+import { createRegistryAdmin } from "./registry-admin.ts";
 import { createRequestAdmin } from "./request-admin.ts";
 import { createTokenAdmin } from "./token-admin.ts";
 import { createUserAdmin } from "./user-admin.ts";
@@ -35,8 +39,11 @@ export function createAdminRoutes(deps: {
   tokens: CoreTokenService;
   totp: TotpService;
   requests: CoreRequestService;
+  registry: CoreRegistryService;
   /** Readiness for grpc.health.v1 (database reachable). */
   checkReady: () => Promise<boolean>;
+  /** AIP-155 request_id storage for every unary RPC whose request has one. */
+  idempotency: IdempotencyOptions;
 }): (router: ConnectRouter) => void {
   const adminServices = [
     UserService,
@@ -46,8 +53,10 @@ export function createAdminRoutes(deps: {
     ProfileService,
     CertificateService,
     RequestService,
+    RegistryService,
   ];
-  return (router) => {
+  return (plainRouter) => {
+    const router = idempotentRouter(plainRouter, deps.idempotency);
     router.service(UserService, createUserAdmin({ users: deps.users, totp: deps.totp }));
     router.service(TokenService, createTokenAdmin({ tokens: deps.tokens }));
     router.service(CertificateAuthorityService, createCertificateAuthorityAdmin({ cas: deps.cas }));
@@ -58,6 +67,7 @@ export function createAdminRoutes(deps: {
     );
     router.service(ProfileService, createProfileAdmin({ profiles: deps.profiles }));
     router.service(RequestService, createRequestAdmin({ requests: deps.requests, cas: deps.cas, totp: deps.totp }));
+    router.service(RegistryService, createRegistryAdmin({ registry: deps.registry }));
     router.service(
       Health,
       createHealthService({ services: adminServices.map((s) => s.typeName), check: deps.checkReady }),

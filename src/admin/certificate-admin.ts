@@ -8,7 +8,6 @@ import type { CertificateFilter } from "../core/issuance/certificate-listing.ts"
 import type { CertificateRecord, CertificateState } from "../core/issuance/certificate-record.ts";
 import type { IssuanceService } from "../core/issuance/issuance-service.ts";
 import type { RevocationReason as CoreRevocationReason } from "../core/revocation/revocation-reason.ts";
-import type { SubjectAltName as CoreSubjectAltName, SubjectAltNameType } from "../core/x509/general-name.ts";
 import { pemDecode, pemEncode } from "../core/x509/pem.ts";
 import {
   type Certificate,
@@ -18,13 +17,12 @@ import {
   GetCertificateChainResponseSchema,
   ListCertificatesResponseSchema,
   RevocationReason,
-  type SubjectAltName,
-  SubjectAltName_Type,
 } from "../gen/chancery/admin/v1/certificate_pb.js";
 import { type ParsedCertificateFilter, parseCertificateFilter } from "./certificate-filter.ts";
 import { idFromName, pageSize, timestamp } from "./conversions.ts";
 import { requireOtpForCa } from "./otp.ts";
 import { actorOf, canUseCa, type Principal, requireRole } from "./principal.ts";
+import { sanFromProto, sanToProto } from "./san-conversions.ts";
 
 const collection = "certificates";
 const caCollection = "certificateAuthorities";
@@ -164,23 +162,6 @@ function csrFromPem(text: string): Uint8Array {
   }
 }
 
-const sanTypes: ReadonlyArray<[SubjectAltName_Type, SubjectAltNameType]> = [
-  [SubjectAltName_Type.DNS, "dns"],
-  [SubjectAltName_Type.IP, "ip"],
-  [SubjectAltName_Type.EMAIL, "email"],
-  [SubjectAltName_Type.URI, "uri"],
-];
-
-function sanFromProto(san: SubjectAltName, index: number): CoreSubjectAltName {
-  const type = sanTypes.find(([proto]) => proto === san.type)?.[1];
-  if (!type)
-    throw new ChanceryError(
-      "invalid_argument",
-      `subject_alt_names[${index}].type must be TYPE_DNS, TYPE_IP, TYPE_EMAIL or TYPE_URI`,
-    );
-  return { type, value: san.value };
-}
-
 const reasons: ReadonlyArray<[RevocationReason, CoreRevocationReason]> = [
   [RevocationReason.UNSPECIFIED, "unspecified"],
   [RevocationReason.KEY_COMPROMISE, "keyCompromise"],
@@ -220,10 +201,7 @@ function toProto(certificate: CertificateRecord, issuersDer: readonly Uint8Array
     profile: certificate.profileName ? `${profileCollection}/${certificate.profileName}` : "",
     serialHex: certificate.serialHex,
     subject: certificate.subject,
-    subjectAltNames: certificate.sans.map((san) => ({
-      type: sanTypes.find(([, core]) => core === san.type)?.[0] ?? SubjectAltName_Type.UNSPECIFIED,
-      value: san.value,
-    })),
+    subjectAltNames: certificate.sans.map(sanToProto),
     notBefore: timestamp(certificate.notBefore),
     notAfter: timestamp(certificate.notAfter),
     state: states[certificate.state],

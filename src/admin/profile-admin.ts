@@ -1,8 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ChanceryError } from "../core/errors.ts";
+import type { Profile as CoreProfile, ProfileInput } from "../core/profiles/profile-schema.ts";
 import type { ProfileService as CoreProfileService } from "../core/profiles/profile-service.ts";
-import { ListProfilesResponseSchema, ProfileSchema, type ProfileService } from "../gen/chancery/admin/v1/profile_pb.js";
+import {
+  ListProfilesResponseSchema,
+  type Profile,
+  ProfileSchema,
+  type ProfileService,
+} from "../gen/chancery/admin/v1/profile_pb.js";
 import { idFromName, pageSize } from "./conversions.ts";
 import { applyUpdateMask } from "./field-mask.ts";
 import { actorOf, requireRole } from "./principal.ts";
@@ -16,7 +22,48 @@ import {
 /** Fields of Profile an update cannot touch: the identity and the output-only times. */
 const immutableFields = ["name", "create_time", "update_time"];
 
-/** chancery.admin.v1.ProfileService: admins manage profiles; operators and admins read them. */
+/**
+ * What UpdateProfile's `patch` and `updateMask` make of the `current`
+ * definition, as core input for profile `name`: the AIP-134 merge runs on the
+ * proto form, where update_mask paths are defined. Shared with the approval
+ * queue (request-admin.ts), so a proposed profile change is merged and
+ * validated exactly as an update is.
+ */
+export function mergeProfileUpdate(
+  current: CoreProfile,
+  patch: Profile,
+  updateMask: readonly string[],
+  name: string,
+): ProfileInput {
+  const merged = applyUpdateMask(ProfileSchema, profileDefinitionToProto(current), patch, updateMask, immutableFields);
+  return profileInputFromProto(merged, name);
+}
+
+/**
+ * A profile with requires_approval.required set is changed and deleted only
+ * through the approval queue, where other admins approve it: applying an
+ * edit at once would let one admin weaken (or switch off) the very rule that
+ * asks for more than one. Checked on the definition under the row lock, so
+ * a concurrent edit switching the rule on cannot slip past. Switching it on
+ * for a profile that does not have it applies directly.
+ */
+function refuseIfApprovalRequired(current: CoreProfile, what: "changed" | "deleted"): void {
+  const rule = current.requiresApproval;
+  if (!rule.required) return;
+  const field = what === "changed" ? "profile_change (profile and update_mask as here)" : "profile_deletion";
+  throw new ChanceryError(
+    "failed_precondition",
+    `profile "${current.name}" requires approval (requires_approval.required), so it is ${what} only through ` +
+      `the approval queue: submit RequestService.CreateRequest with request.${field}; it takes ` +
+      `${rule.approvers} distinct admin approval${rule.approvers === 1 ? "" : "s"} other than yours`,
+  );
+}
+
+/**
+ * chancery.admin.v1.ProfileService: admins manage profiles; operators and
+ * admins read them. Profiles that require approval are changed through
+ * RequestService instead (see refuseIfApprovalRequired).
+ */
 export function createProfileAdmin(deps: { profiles: CoreProfileService }): ServiceImpl<typeof ProfileService> {
   const { profiles } = deps;
   return {
@@ -56,24 +103,12 @@ export function createProfileAdmin(deps: { profiles: CoreProfileService }): Serv
       const patch = request.profile;
       if (!patch) throw new ChanceryError("invalid_argument", "profile is required");
       const id = idFromName(patch.name, profileCollection, "profile.name");
-      // NOT YET ENFORCED: editing a profile whose requiresApproval.required is set is itself meant
-      // to be a request that needs approval (it should wait in the requests queue, not apply at
-      // once). The requests queue cannot carry profile changes yet, so for now an admin's edit
-      // applies directly, like any other profile edit. Once it can, this call should submit such
-      // a request instead of calling profiles.update.
       const updated = await profiles.update(
         id,
         (current) => {
-          // The merge runs on the proto form, where update_mask paths are defined, against the
-          // definition as it stands under the row lock.
-          const merged = applyUpdateMask(
-            ProfileSchema,
-            profileDefinitionToProto(current),
-            patch,
-            request.updateMask,
-            immutableFields,
-          );
-          return profileInputFromProto(merged, id);
+          // Against the definition as it stands under the row lock.
+          refuseIfApprovalRequired(current, "changed");
+          return mergeProfileUpdate(current, patch, request.updateMask, id);
         },
         by,
       );
@@ -82,7 +117,9 @@ export function createProfileAdmin(deps: { profiles: CoreProfileService }): Serv
 
     async deleteProfile(request, context) {
       const by = actorOf(context, requireRole(context, "admin"));
-      await profiles.delete(idFromName(request.name, profileCollection), by);
+      await profiles.delete(idFromName(request.name, profileCollection), by, {
+        check: (current) => refuseIfApprovalRequired(current, "deleted"),
+      });
       return {};
     },
   };

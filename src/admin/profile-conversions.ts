@@ -120,22 +120,38 @@ export function profileInputFromProto(proto: Profile, profileName: string): Prof
       required: san.required,
       maxCount: san.maxCount,
       allowWildcard: san.allowWildcard,
+      otherNames: [...san.otherNames],
     },
     subject: subject && {
       keep: [...subject.keep],
       required: [...subject.required],
       commonNameMustBeSan: subject.commonNameMustBeSan,
     },
-    certificatePolicies: proto.certificatePolicies.map((policy) => ({
-      oid: policy.oid,
-      ...(policy.cpsUri ? { cpsUri: policy.cpsUri } : {}),
-      ...(policy.userNotice ? { userNotice: policy.userNotice } : {}),
-    })),
-    customExtensions: proto.customExtensions.map((extension) => ({
-      oid: extension.oid,
-      critical: extension.critical,
-      valueBase64: Buffer.from(extension.value).toString("base64"),
-    })),
+    certificatePolicies: proto.certificatePolicies.map((policy, i) => {
+      if (!policy.policy)
+        return {
+          oid: policy.oid,
+          ...(policy.cpsUri ? { cpsUri: policy.cpsUri } : {}),
+          ...(policy.userNotice ? { userNotice: policy.userNotice } : {}),
+        };
+      if (policy.oid || policy.cpsUri || policy.userNotice)
+        fail(`certificatePolicies.${i}`, "give either policy (a registry entry) or oid/cpsUri/userNotice, not both");
+      return { policy: policy.policy };
+    }),
+    customExtensions: proto.customExtensions.map((extension, i) => {
+      if (!extension.objectIdentifier)
+        return {
+          oid: extension.oid,
+          critical: extension.critical,
+          valueBase64: Buffer.from(extension.value).toString("base64"),
+        };
+      if (extension.oid || extension.value.length > 0)
+        fail(
+          `customExtensions.${i}`,
+          "give either objectIdentifier and textValue (a registry extension) or oid and value, not both",
+        );
+      return { objectIdentifier: extension.objectIdentifier, critical: extension.critical, value: extension.textValue };
+    }),
     ocspMustStaple: proto.ocspMustStaple,
     revocationInfo: revocationInfo && {
       crlDistributionPoint: revocationInfo.crlDistributionPoint,
@@ -229,22 +245,27 @@ export function profileDefinitionToProto(p: CoreProfile): Profile {
       required: p.san.required,
       maxCount: p.san.maxCount,
       allowWildcard: p.san.allowWildcard,
+      otherNames: [...p.san.otherNames],
     },
     subject: {
       keep: [...p.subject.keep],
       required: [...p.subject.required],
       commonNameMustBeSan: p.subject.commonNameMustBeSan,
     },
-    certificatePolicies: p.certificatePolicies.map((policy) => ({
-      oid: policy.oid,
-      cpsUri: policy.cpsUri ?? "",
-      userNotice: policy.userNotice ?? "",
-    })),
-    customExtensions: p.customExtensions.map((extension) => ({
-      oid: extension.oid,
-      critical: extension.critical,
-      value: new Uint8Array(Buffer.from(extension.valueBase64, "base64")),
-    })),
+    certificatePolicies: p.certificatePolicies.map((policy) =>
+      "policy" in policy
+        ? { policy: policy.policy }
+        : { oid: policy.oid, cpsUri: policy.cpsUri ?? "", userNotice: policy.userNotice ?? "" },
+    ),
+    customExtensions: p.customExtensions.map((extension) =>
+      "objectIdentifier" in extension
+        ? { objectIdentifier: extension.objectIdentifier, critical: extension.critical, textValue: extension.value }
+        : {
+            oid: extension.oid,
+            critical: extension.critical,
+            value: new Uint8Array(Buffer.from(extension.valueBase64, "base64")),
+          },
+    ),
     ocspMustStaple: p.ocspMustStaple,
     revocationInfo: { ...p.revocationInfo },
     shortLived: { threshold: duration(p.shortLived.thresholdSeconds), noRevAvail: p.shortLived.noRevAvail },

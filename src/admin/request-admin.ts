@@ -3,18 +3,28 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { CaService } from "../core/ca/ca-service.ts";
 import { ChanceryError } from "../core/errors.ts";
 import type { TotpService } from "../core/identity/totp-service.ts";
-import type { RequestCaller, RequestContentInput, RequestRecord, RequestState } from "../core/requests/request.ts";
+import type {
+  ProfileChangeProposal,
+  RequestCaller,
+  RequestContentInput,
+  RequestKind,
+  RequestRecord,
+  RequestState,
+} from "../core/requests/request.ts";
 import type { RequestService as CoreRequestService } from "../core/requests/request-service.ts";
 import type { SubjectAltName as CoreSubjectAltName } from "../core/x509/general-name.ts";
 import { pemEncode } from "../core/x509/pem.ts";
 import { KeyAlgorithm } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
+import { ProfileSchema } from "../gen/chancery/admin/v1/profile_pb.js";
 import {
   ExportRequestPkcs12ResponseSchema,
   ListRequestsResponseSchema,
   type Request,
   Request_ApprovalSchema,
+  Request_Kind,
+  Request_ProfileChangeSchema,
+  Request_ProfileDeletionSchema,
   Request_State,
-  Request_SubjectAltName_Type,
   Request_SubjectAltNameSchema,
   RequestCountsSchema,
   RequestSchema,
@@ -23,11 +33,13 @@ import {
 } from "../gen/chancery/admin/v1/request_pb.js";
 import { idFromName, keyAlgorithmFromProto, keyAlgorithmToProto, timestamp } from "./conversions.ts";
 import { requireOtpForCa } from "./otp.ts";
-import { actorOf, type Principal, requireRole } from "./principal.ts";
+import { actorOf, canUseCa, type Principal, requireRole } from "./principal.ts";
+import { mergeProfileUpdate } from "./profile-admin.ts";
+import { profileCollection, profileDefinitionToProto } from "./profile-conversions.ts";
+import { sanFromProto, sanToProto } from "./san-conversions.ts";
 
 const collection = "requests";
 const caCollection = "certificateAuthorities";
-const profileCollection = "profiles";
 
 /**
  * chancery.admin.v1.RequestService: proto ↔ core, nothing more. The queue's
@@ -55,8 +67,46 @@ export function createRequestAdmin(deps: {
       const caller = callerOf(context, requireRole(context, "user"));
       const input = request.request;
       if (!input) throw new ChanceryError("invalid_argument", "request is required");
+      const change = input.change;
+      if (change.case === undefined)
+        return toProto(
+          await requests.submit(
+            { ...contentFromProto(input), freeForm: input.freeForm, comment: input.comment },
+            caller,
+          ),
+        );
+      // Profile changes are for admins (the core checks it too), refused before anything else is looked at.
+      requireRole(context, "admin");
+      if (
+        input.freeForm ||
+        input.commonName ||
+        input.subjectAltNames.length > 0 ||
+        input.keyAlgorithm !== KeyAlgorithm.UNSPECIFIED ||
+        input.csrPem
+      )
+        throw new ChanceryError(
+          "invalid_argument",
+          `request.${change.case === "profileChange" ? "profile_change" : "profile_deletion"} takes no certificate ` +
+            "fields (free_form, common_name, subject_alt_names, key_algorithm, csr_pem)",
+        );
+      if (change.case === "profileDeletion") {
+        const profileName = idFromName(change.value.name, profileCollection, "request.profile_deletion.name");
+        return toProto(await requests.submitProfileDeletion({ profileName, comment: input.comment }, caller));
+      }
+      const patch = change.value.profile ?? create(ProfileSchema);
+      const profileName = idFromName(patch.name, profileCollection, "request.profile_change.profile.name");
+      const updateMask = change.value.updateMask;
       return toProto(
-        await requests.submit({ ...contentFromProto(input), freeForm: input.freeForm, comment: input.comment }, caller),
+        await requests.submitProfileChange(
+          {
+            profileName,
+            updateMask,
+            // The same merge and conversion as UpdateProfile, against the definition current at submission.
+            change: (current) => mergeProfileUpdate(current, patch, updateMask, profileName),
+            comment: input.comment,
+          },
+          caller,
+        ),
       );
     },
 
@@ -71,6 +121,7 @@ export function createRequestAdmin(deps: {
       const page = await requests.list(
         {
           state: stateFromProto(request.state),
+          kind: kindFromProto(request.kind),
           pageSize: request.pageSize,
           pageToken: request.pageToken || undefined,
         },
@@ -90,6 +141,10 @@ export function createRequestAdmin(deps: {
         ? idFromName(request.certificateAuthority, caCollection, "certificate_authority")
         : undefined;
       const profileName = request.profile ? idFromName(request.profile, profileCollection, "profile") : undefined;
+      // A CA the operator may not use is not_found, as in the CA and certificate services, and is
+      // answered before the TOTP check below could say anything about it.
+      if (caId && !canUseCa(principal, caId))
+        throw new ChanceryError("not_found", `no CA ${request.certificateAuthority}`);
       // A CA that demands a TOTP code for approvals gets it from the "chancery-otp" header.
       const throughCa = caId ?? (await requests.get(id, caller)).caId;
       if (throughCa) {
@@ -126,6 +181,8 @@ export function createRequestAdmin(deps: {
         pending: BigInt(counts.pending),
         issued: BigInt(counts.issued),
         rejected: BigInt(counts.rejected),
+        applied: BigInt(counts.applied),
+        failed: BigInt(counts.failed),
       });
     },
 
@@ -152,46 +209,70 @@ function contentFromProto(input: {
   };
 }
 
-const sanTypes: ReadonlyArray<[Request_SubjectAltName_Type, CoreSubjectAltName["type"]]> = [
-  [Request_SubjectAltName_Type.DNS, "dns"],
-  [Request_SubjectAltName_Type.IP, "ip"],
-  [Request_SubjectAltName_Type.EMAIL, "email"],
-  [Request_SubjectAltName_Type.URI, "uri"],
-];
-
-function sanFromProto(san: SubjectAltName, index: number): CoreSubjectAltName {
-  const type = sanTypes.find(([proto]) => proto === san.type)?.[1];
-  if (!type)
-    throw new ChanceryError("invalid_argument", `subject_alt_names[${index}].type must be DNS, IP, EMAIL or URI`);
-  return { type, value: san.value };
-}
-
-function sanToProto(san: CoreSubjectAltName): SubjectAltName {
-  const type = sanTypes.find(([, core]) => core === san.type)?.[0] ?? Request_SubjectAltName_Type.UNSPECIFIED;
-  return create(Request_SubjectAltNameSchema, { type, value: san.value });
+function requestSanToProto(san: CoreSubjectAltName): SubjectAltName {
+  return create(Request_SubjectAltNameSchema, sanToProto(san));
 }
 
 const states: ReadonlyArray<[Request_State, RequestState]> = [
   [Request_State.PENDING, "pending"],
   [Request_State.ISSUED, "issued"],
   [Request_State.REJECTED, "rejected"],
+  [Request_State.APPLIED, "applied"],
+  [Request_State.FAILED, "failed"],
 ];
 
 function stateFromProto(state: Request_State): RequestState | undefined {
   if (state === Request_State.UNSPECIFIED) return undefined;
   const found = states.find(([proto]) => proto === state)?.[1];
-  if (!found) throw new ChanceryError("invalid_argument", "state must be PENDING, ISSUED or REJECTED");
+  if (!found) throw new ChanceryError("invalid_argument", "state must be PENDING, ISSUED, REJECTED, APPLIED or FAILED");
   return found;
+}
+
+const kinds: ReadonlyArray<[Request_Kind, RequestKind]> = [
+  [Request_Kind.CERTIFICATE, "certificate"],
+  [Request_Kind.PROFILE_CHANGE, "profile_change"],
+  [Request_Kind.PROFILE_DELETION, "profile_deletion"],
+];
+
+function kindFromProto(kind: Request_Kind): RequestKind | undefined {
+  if (kind === Request_Kind.UNSPECIFIED) return undefined;
+  const found = kinds.find(([proto]) => proto === kind)?.[1];
+  if (!found)
+    throw new ChanceryError("invalid_argument", "kind must be CERTIFICATE, PROFILE_CHANGE or PROFILE_DELETION");
+  return found;
+}
+
+function changeToProto(proposal: ProfileChangeProposal | null): Request["change"] {
+  if (!proposal) return { case: undefined };
+  if (proposal.kind === "profile_deletion")
+    return {
+      case: "profileDeletion",
+      value: create(Request_ProfileDeletionSchema, {
+        name: `${profileCollection}/${proposal.base.name}`,
+        baseProfile: profileDefinitionToProto(proposal.base),
+      }),
+    };
+  return {
+    case: "profileChange",
+    value: create(Request_ProfileChangeSchema, {
+      profile: profileDefinitionToProto(proposal.proposed),
+      updateMask: [...proposal.updateMask],
+      baseProfile: profileDefinitionToProto(proposal.base),
+    }),
+  };
 }
 
 function toProto(record: RequestRecord): Request {
   return create(RequestSchema, {
     name: `${collection}/${record.id}`,
+    kind: kinds.find(([, core]) => core === record.kind)?.[0] ?? Request_Kind.UNSPECIFIED,
+    change: changeToProto(record.profileChange),
+    failureReason: record.failureReason ?? "",
     requester: `users/${record.requesterId}`,
     state: states.find(([, core]) => core === record.state)?.[0] ?? Request_State.UNSPECIFIED,
     freeForm: record.freeForm,
     commonName: record.commonName ?? "",
-    subjectAltNames: record.sans.map(sanToProto),
+    subjectAltNames: record.sans.map(requestSanToProto),
     keyAlgorithm: record.keyAlgorithm ? keyAlgorithmToProto(record.keyAlgorithm) : KeyAlgorithm.UNSPECIFIED,
     csrPem: record.csrDer ? pemEncode("CERTIFICATE REQUEST", record.csrDer) : "",
     comment: record.comment,

@@ -3,6 +3,10 @@ import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuditService } from "../gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
+import { CertificateService } from "../gen/chancery/admin/v1/certificate_pb.js";
+import { ProfileService } from "../gen/chancery/admin/v1/profile_pb.js";
+import { RegistryService } from "../gen/chancery/admin/v1/registry_pb.js";
+import { RequestService } from "../gen/chancery/admin/v1/request_pb.js";
 import { TokenService } from "../gen/chancery/admin/v1/token_pb.js";
 import { UserService } from "../gen/chancery/admin/v1/user_pb.js";
 
@@ -16,7 +20,8 @@ export interface ClientSettings {
 
 /**
  * The generated Connect clients of the admin API over one HTTP/2 session,
- * with the bearer token on every call.
+ * with the bearer token on every call (when there is one: redeeming an
+ * enrollment code needs none).
  */
 export function createAdminClients(settings: ClientSettings) {
   const authorization: Interceptor = (next) => async (request) => {
@@ -39,6 +44,10 @@ export function createAdminClients(settings: ClientSettings) {
     tokens: createClient(TokenService, transport),
     cas: createClient(CertificateAuthorityService, transport),
     audit: createClient(AuditService, transport),
+    profiles: createClient(ProfileService, transport),
+    certs: createClient(CertificateService, transport),
+    requests: createClient(RequestService, transport),
+    registry: createClient(RegistryService, transport),
   };
 }
 

@@ -6,6 +6,7 @@ import { type CaService, createCaService } from "./ca/ca-service.ts";
 import type { KeyEncryption } from "./ca/key-encryption.ts";
 import type { Clock } from "./clock.ts";
 import { type Authenticator, createAuthenticator } from "./identity/authenticator.ts";
+import { createSignInFailureLog } from "./identity/sign-in-failures.ts";
 import { createTokenService, type TokenService } from "./identity/token-service.ts";
 import { createTotpService, type TotpService } from "./identity/totp-service.ts";
 import { createUserService, type UserService } from "./identity/user-service.ts";
@@ -13,6 +14,7 @@ import { createIssuanceCommitter, type IssuanceCommitter } from "./issuance/issu
 import { createIssuanceService, type IssuanceService } from "./issuance/issuance-service.ts";
 import { buildCaUrls } from "./profiles/ca-urls.ts";
 import { createProfileService, type ProfileService } from "./profiles/profile-service.ts";
+import { createRegistryService, type RegistryService } from "./registry/registry-service.ts";
 import { createRequestService, type RequestService } from "./requests/request-service.ts";
 import type { SignatureVerifier } from "./x509/signature-verifier.ts";
 
@@ -27,6 +29,7 @@ export interface Core {
   readonly committer: IssuanceCommitter;
   readonly issuance: IssuanceService;
   readonly requests: RequestService;
+  readonly registry: RegistryService;
 }
 
 /**
@@ -48,7 +51,8 @@ export function createCore(deps: {
   const urlsFor = (caId: string) => buildCaUrls(deps.publicBaseUrl, caId);
   const audit = createAuditLog({ pool, clock });
   const cas = createCaService({ pool, audit, keyEncryption: deps.keyEncryption, clock, logger, urlsFor });
-  const profiles = createProfileService({ pool, audit });
+  const registry = createRegistryService({ pool, audit });
+  const profiles = createProfileService({ pool, audit, registry });
   const committer = createIssuanceCommitter({
     pool,
     audit,
@@ -62,6 +66,7 @@ export function createCore(deps: {
     pool,
     cas,
     profiles,
+    registry,
     audit,
     committer,
     clock,
@@ -71,8 +76,10 @@ export function createCore(deps: {
     verifier: deps.verifier,
   });
   const users = createUserService({ pool, audit, clock });
-  const tokens = createTokenService({ pool, audit, clock });
-  const authenticator = createAuthenticator({ pool, clock, audit, logger });
+  // Bad tokens and bad enrollment codes are audited through one bounded log; authenticator.close() closes it.
+  const failures = createSignInFailureLog({ audit, clock, logger });
+  const tokens = createTokenService({ pool, audit, clock, logger, failures });
+  const authenticator = createAuthenticator({ pool, clock, audit, logger, failures });
   const totp = createTotpService({ pool, audit, keyEncryption: deps.keyEncryption, clock });
   const requests = createRequestService({
     pool,
@@ -82,7 +89,8 @@ export function createCore(deps: {
     keyEncryption: deps.keyEncryption,
     cas,
     profiles,
+    registry,
     issuance,
   });
-  return { audit, users, tokens, authenticator, totp, cas, profiles, committer, issuance, requests };
+  return { audit, users, tokens, authenticator, totp, cas, profiles, committer, issuance, requests, registry };
 }

@@ -8,7 +8,8 @@ export interface NewCertificateRow {
   serialHex: string;
   fingerprintSha256: string;
   subject: string;
-  sans: Array<{ type: string; value: string }>;
+  /** `name` is the OID registry id of an otherName SAN. */
+  sans: Array<{ type: string; value: string; name?: string }>;
   notBefore: Date;
   notAfter: Date;
   der: Buffer;
@@ -26,7 +27,7 @@ const certificateRow = z.object({
   serial_hex: z.string(),
   fingerprint_sha256: z.string(),
   subject: z.string(),
-  sans: z.array(z.object({ type: z.string(), value: z.string() })),
+  sans: z.array(z.object({ type: z.string(), value: z.string(), name: z.string().optional() })),
   not_before: z.number(),
   not_after: z.number(),
   der: z.instanceof(Buffer),

@@ -20,7 +20,7 @@ describe("migrate", () => {
     // lets exactly one apply; the others find nothing left.
     const results = await Promise.all(Array.from({ length: 5 }, () => migrate(db.url, migrations, logger)));
     const applied = results.flat();
-    expect(applied.sort()).toEqual(migrations.map((m) => m.version));
+    expect(applied.sort((a, b) => a - b)).toEqual(migrations.map((m) => m.version));
     expect(results.filter((r) => r.length > 0)).toHaveLength(1);
     const rows = await db.pool.anyFirst(sql.unsafe`SELECT version FROM schema_migrations ORDER BY version`);
     expect(rows).toEqual(migrations.map((m) => m.version));

@@ -1,16 +1,25 @@
 import { type CommonQueryMethods, sql } from "slonik";
 import { z } from "zod";
 
-export type RequestStatus = "pending" | "issued" | "rejected";
+const statuses = ["pending", "issued", "rejected", "applied", "failed"] as const;
+export type RequestStatus = (typeof statuses)[number];
 
-const sanRow = z.object({ type: z.enum(["dns", "ip", "email", "uri"]), value: z.string() });
+const kinds = ["certificate", "profile_change", "profile_deletion"] as const;
+export type RequestKindColumn = (typeof kinds)[number];
+
+const sanRow = z.union([
+  z.object({ type: z.enum(["dns", "ip", "email", "uri"]), value: z.string() }),
+  // An otherName SAN keeps the OID registry id it was asked by (e.g. "upn").
+  z.object({ type: z.literal("otherName"), name: z.string(), value: z.string() }),
+]);
 
 const approvalRow = z.object({ approver_id: z.string(), approved_at: z.number() });
 
 const requestRow = z.object({
   id: z.string(),
+  kind: z.enum(kinds),
   requester_id: z.string(),
-  status: z.enum(["pending", "issued", "rejected"]),
+  status: z.enum(statuses),
   free_form: z.boolean(),
   common_name: z.string().nullable(),
   sans: z.array(sanRow),
@@ -25,6 +34,9 @@ const requestRow = z.object({
   certificate_der: z.instanceof(Buffer).nullable(),
   rejection_reason: z.string().nullable(),
   rejected_by: z.string().nullable(),
+  /** Profile changes: the proposal (see migrations/0009); the core parses it. */
+  payload: z.unknown(),
+  failure_reason: z.string().nullable(),
   approvals: z.array(approvalRow),
   created_at: z.number(),
   updated_at: z.number(),
@@ -37,12 +49,12 @@ const requestPageRow = requestRow.extend({ cursor_time: z.string() });
 export type RequestPageRow = z.infer<typeof requestPageRow>;
 
 // The sealed key is left out on purpose: only findSealedRequestKey reads it.
-const columns = sql.fragment`requests.id, requests.requester_id, requests.status, requests.free_form,
+const columns = sql.fragment`requests.id, requests.kind, requests.requester_id, requests.status, requests.free_form,
   requests.common_name, requests.sans, requests.key_algorithm, requests.csr_der, requests.comment, requests.ca_id,
   requests.profile_name, requests.required_approvals, requests.certificate_serial_hex,
   requests.sealed_private_key IS NOT NULL AS has_server_key,
   (SELECT c.der FROM certificates c WHERE c.serial_hex = requests.certificate_serial_hex) AS certificate_der,
-  requests.rejection_reason, requests.rejected_by,
+  requests.rejection_reason, requests.rejected_by, requests.payload, requests.failure_reason,
   COALESCE((
     SELECT json_agg(json_build_object('approver_id', a.approver_id,
       'approved_at', (extract(epoch FROM a.approved_at) * 1000)::bigint) ORDER BY a.approved_at, a.approver_id)
@@ -51,24 +63,31 @@ const columns = sql.fragment`requests.id, requests.requester_id, requests.status
 
 export interface NewRequestRow {
   id: string;
+  kind: RequestKindColumn;
   requesterId: string;
   freeForm: boolean;
   commonName: string | null;
-  sans: ReadonlyArray<{ type: string; value: string }>;
+  sans: ReadonlyArray<{ type: string; value: string; name?: string }>;
   keyAlgorithm: string | null;
   csrDer: Uint8Array | null;
   comment: string;
+  /** Profile changes: the profile changed, and the approvals its rule asks for now. */
+  profileName: string | null;
+  requiredApprovals: number | null;
+  /** Profile changes only (JSON). */
+  payload: unknown;
   createdAt: Date;
 }
 
 export async function insertRequest(tx: CommonQueryMethods, row: NewRequestRow): Promise<void> {
   await tx.query(sql.unsafe`
-    INSERT INTO requests (id, requester_id, status, free_form, common_name, sans, key_algorithm, csr_der, comment,
-      created_at, updated_at)
-    VALUES (${row.id}, ${row.requesterId}, 'pending', ${row.freeForm}, ${row.commonName},
-      ${sql.jsonb(row.sans.map((s) => ({ type: s.type, value: s.value })))}, ${row.keyAlgorithm},
-      ${row.csrDer ? sql.binary(Buffer.from(row.csrDer)) : null}, ${row.comment}, ${sql.timestamp(row.createdAt)},
-      ${sql.timestamp(row.createdAt)})`);
+    INSERT INTO requests (id, kind, requester_id, status, free_form, common_name, sans, key_algorithm, csr_der,
+      comment, profile_name, required_approvals, payload, created_at, updated_at)
+    VALUES (${row.id}, ${row.kind}, ${row.requesterId}, 'pending', ${row.freeForm}, ${row.commonName},
+      ${sql.jsonb(row.sans.map(sanJson))}, ${row.keyAlgorithm},
+      ${row.csrDer ? sql.binary(Buffer.from(row.csrDer)) : null}, ${row.comment}, ${row.profileName},
+      ${row.requiredApprovals}, ${row.payload === null || row.payload === undefined ? null : sql.jsonb(row.payload as never)},
+      ${sql.timestamp(row.createdAt)}, ${sql.timestamp(row.createdAt)})`);
 }
 
 export async function findRequestById(db: CommonQueryMethods, id: string): Promise<RequestRow | null> {
@@ -88,7 +107,7 @@ export async function lockRequestById(tx: CommonQueryMethods, id: string): Promi
 export type RequestScope =
   | { readonly kind: "all" }
   | { readonly kind: "own"; readonly userId: string }
-  /** Own requests, requests with no CA chosen yet, and requests through one of these CAs. */
+  /** Own requests, certificate requests with no CA chosen yet, and certificate requests through one of these CAs. */
   | { readonly kind: "own-unassigned-or-cas"; readonly userId: string; readonly caIds: readonly string[] };
 
 function scopeCondition(scope: RequestScope) {
@@ -98,13 +117,13 @@ function scopeCondition(scope: RequestScope) {
     case "own":
       return sql.fragment`requests.requester_id = ${scope.userId}`;
     case "own-unassigned-or-cas":
-      return sql.fragment`(requests.requester_id = ${scope.userId} OR requests.ca_id IS NULL
-        OR requests.ca_id = ANY(${sql.array([...scope.caIds], "uuid")}))`;
+      return sql.fragment`(requests.requester_id = ${scope.userId} OR (requests.kind = 'certificate'
+        AND (requests.ca_id IS NULL OR requests.ca_id = ANY(${sql.array([...scope.caIds], "uuid")}))))`;
   }
 }
 
 /**
- * Up to `limit` requests in `scope` (and `status`, when given) after the
+ * Up to `limit` requests in `scope` (and `status` and `kind`, when given) after the
  * (created_at, id) position `after` (exclusive; null for the first page),
  * oldest first. `cursor_time` is created_at as UTC text at microsecond
  * precision, for the next page's position.
@@ -114,12 +133,14 @@ export async function listRequests(
   options: {
     scope: RequestScope;
     status: RequestStatus | null;
+    kind: RequestKindColumn | null;
     after: { createdAt: string; id: string } | null;
     limit: number;
   },
 ): Promise<readonly RequestPageRow[]> {
   const conditions = [scopeCondition(options.scope)];
   if (options.status !== null) conditions.push(sql.fragment`requests.status = ${options.status}`);
+  if (options.kind !== null) conditions.push(sql.fragment`requests.kind = ${options.kind}`);
   if (options.after !== null)
     conditions.push(
       sql.fragment`(requests.created_at, requests.id) > (${options.after.createdAt}::timestamptz, ${options.after.id}::uuid)`,
@@ -135,9 +156,9 @@ export async function countRequestsByStatus(
   db: CommonQueryMethods,
   scope: RequestScope,
 ): Promise<Record<RequestStatus, number>> {
-  const rows = await db.any(sql.type(z.object({ status: z.enum(["pending", "issued", "rejected"]), n: z.number() }))`
+  const rows = await db.any(sql.type(z.object({ status: z.enum(statuses), n: z.number() }))`
     SELECT requests.status, count(*)::int AS n FROM requests WHERE ${scopeCondition(scope)} GROUP BY requests.status`);
-  const counts: Record<RequestStatus, number> = { pending: 0, issued: 0, rejected: 0 };
+  const counts: Record<RequestStatus, number> = { pending: 0, issued: 0, rejected: 0, applied: 0, failed: 0 };
   for (const row of rows) counts[row.status] = row.n;
   return counts;
 }
@@ -158,7 +179,7 @@ export interface RequestChoice {
   profileName: string;
   requiredApprovals: number;
   commonName: string | null;
-  sans: ReadonlyArray<{ type: string; value: string }>;
+  sans: ReadonlyArray<{ type: string; value: string; name?: string }>;
   keyAlgorithm: string | null;
   csrDer: Uint8Array | null;
 }
@@ -172,7 +193,7 @@ export async function updateRequestChoice(
   await tx.query(sql.unsafe`
     UPDATE requests SET ca_id = ${choice.caId}, profile_name = ${choice.profileName},
       required_approvals = ${choice.requiredApprovals}, common_name = ${choice.commonName},
-      sans = ${sql.jsonb(choice.sans.map((s) => ({ type: s.type, value: s.value })))},
+      sans = ${sql.jsonb(choice.sans.map(sanJson))},
       key_algorithm = ${choice.keyAlgorithm},
       csr_der = ${choice.csrDer ? sql.binary(Buffer.from(choice.csrDer)) : null},
       updated_at = ${sql.timestamp(updatedAt)}
@@ -202,9 +223,44 @@ export async function markRequestRejected(
     WHERE id = ${id} AND status = 'pending'`);
 }
 
+/** A profile change's approvals as its profile's rule says now (it may have changed since submission). */
+export async function updateRequiredApprovals(
+  tx: CommonQueryMethods,
+  id: string,
+  requiredApprovals: number,
+  updatedAt: Date,
+): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE requests SET required_approvals = ${requiredApprovals}, updated_at = ${sql.timestamp(updatedAt)}
+    WHERE id = ${id}`);
+}
+
+export async function markRequestApplied(tx: CommonQueryMethods, id: string, updatedAt: Date): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE requests SET status = 'applied', updated_at = ${sql.timestamp(updatedAt)}
+    WHERE id = ${id} AND status = 'pending'`);
+}
+
+export async function markRequestFailed(
+  tx: CommonQueryMethods,
+  id: string,
+  fields: { reason: string; updatedAt: Date },
+): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE requests SET status = 'failed', failure_reason = ${fields.reason},
+      updated_at = ${sql.timestamp(fields.updatedAt)}
+    WHERE id = ${id} AND status = 'pending'`);
+}
+
 /** The sealed PKCS#8 of a server-generated key (open it with the KEK), or null. */
 export async function findSealedRequestKey(db: CommonQueryMethods, id: string): Promise<Buffer | null> {
   const row = await db.maybeOne(sql.type(z.object({ sealed_private_key: z.instanceof(Buffer).nullable() }))`
     SELECT sealed_private_key FROM requests WHERE id = ${id}`);
   return row?.sealed_private_key ?? null;
+}
+
+function sanJson(san: { type: string; value: string; name?: string }): { type: string; value: string; name?: string } {
+  return san.name === undefined
+    ? { type: san.type, value: san.value }
+    : { type: san.type, name: san.name, value: san.value };
 }

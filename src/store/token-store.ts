@@ -83,3 +83,65 @@ export async function recordTokenUses(
     WHERE p.user_id = u.user_id AND p.token_hash = u.token_hash
       AND (p.last_used_at IS NULL OR p.last_used_at < u.used_at)`);
 }
+
+// --- enrollment codes (src/core/identity/token-enrollment.ts) -------------
+
+const enrollmentRow = z.object({
+  user_id: z.string(),
+  prefix: z.string(),
+  created_by: z.string(),
+  created_at: z.number(),
+  expires_at: z.number(),
+});
+
+export type EnrollmentRow = z.infer<typeof enrollmentRow>;
+
+const enrollmentColumns = sql.fragment`user_id, prefix, created_by, created_at, expires_at`;
+
+/** The user's enrollment code, expired or not, or null. */
+export async function findEnrollmentByUser(db: CommonQueryMethods, userId: string): Promise<EnrollmentRow | null> {
+  return db.maybeOne(sql.type(enrollmentRow)`
+    SELECT ${enrollmentColumns} FROM token_enrollments WHERE user_id = ${userId}`);
+}
+
+/** The enrollment code with this SHA-256 (and its stored hash, to compare in constant time), or null. */
+export async function findEnrollmentByHash(
+  db: CommonQueryMethods,
+  codeHash: Buffer,
+): Promise<(EnrollmentRow & { code_hash: Buffer }) | null> {
+  return db.maybeOne(sql.type(enrollmentRow.extend({ code_hash: z.instanceof(Buffer) }))`
+    SELECT ${enrollmentColumns}, code_hash FROM token_enrollments WHERE code_hash = ${sql.binary(codeHash)}`);
+}
+
+/**
+ * Makes `userId`'s enrollment code this one, replacing any it had (the old
+ * code stops working when the transaction commits), and returns the row.
+ */
+export async function upsertEnrollment(
+  tx: CommonQueryMethods,
+  enrollment: { userId: string; prefix: string; codeHash: Buffer; createdBy: string; createdAt: Date; expiresAt: Date },
+): Promise<EnrollmentRow> {
+  return tx.one(sql.type(enrollmentRow)`
+    INSERT INTO token_enrollments (user_id, prefix, code_hash, created_by, created_at, expires_at)
+    VALUES (${enrollment.userId}, ${enrollment.prefix}, ${sql.binary(enrollment.codeHash)}, ${enrollment.createdBy},
+      ${sql.timestamp(enrollment.createdAt)}, ${sql.timestamp(enrollment.expiresAt)})
+    ON CONFLICT (user_id) DO UPDATE
+      SET prefix = EXCLUDED.prefix, code_hash = EXCLUDED.code_hash, created_by = EXCLUDED.created_by,
+        created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+    RETURNING ${enrollmentColumns}`);
+}
+
+/**
+ * Deletes the user's enrollment code (only the one with `codeHash`, when
+ * given); returns the row it had, or null. Redemption consumes a code with
+ * this: of two redemptions of one code, only one gets the row back.
+ */
+export async function deleteEnrollment(
+  tx: CommonQueryMethods,
+  userId: string,
+  codeHash?: Buffer,
+): Promise<EnrollmentRow | null> {
+  const sameCode = codeHash ? sql.fragment`AND code_hash = ${sql.binary(codeHash)}` : sql.fragment``;
+  return tx.maybeOne(sql.type(enrollmentRow)`
+    DELETE FROM token_enrollments WHERE user_id = ${userId} ${sameCode} RETURNING ${enrollmentColumns}`);
+}

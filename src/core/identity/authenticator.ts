@@ -2,11 +2,11 @@ import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { type CredentialRow, findCredentialByHash, recordTokenUses } from "../../store/token-store.ts";
-import type { AuditEventInput } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 import type { Role } from "./role.ts";
+import { createSignInFailureLog, type SignInFailureLog, type SignInFailureReason } from "./sign-in-failures.ts";
 import { ipAllowed } from "./subnet.ts";
 import { parseTokenSecret } from "./token-secret.ts";
 
@@ -49,24 +49,6 @@ export interface AuthenticatorOptions {
 
 export const unauthenticatedMessage = "missing or invalid personal access token";
 
-type FailureReason =
-  | "missing_token"
-  | "malformed_token"
-  | "unknown_token"
-  | "user_disabled"
-  | "api_access_off"
-  | "subnet_denied";
-
-interface PendingFailure {
-  actor: string;
-  target: string;
-  sourceIp: string;
-  reason: FailureReason;
-  count: number;
-  firstAt: Date;
-  lastAt: Date;
-}
-
 /**
  * Authenticates admin-API calls by personal access token.
  *
@@ -84,20 +66,11 @@ interface PendingFailure {
  * therefore accurate to about a minute, and a use in the last moments
  * before a crash may be lost (close() writes what is pending).
  *
- * Failure auditing: every failure becomes an "auth.failure" event, but a
- * flood of bad tokens must not become a flood of awaited transactions, each
- * locking the audit chain head and holding a pool connection. So a failure
- * is only added to an in-memory table keyed by (actor, source IP, reason),
- * which counts repeats, and the caller gets its error at once. One writer
- * drains the table, one transaction per batch, at most one batch in flight
- * and at most one started per `failureFlushIntervalMs`: a quiet server
- * writes a failure at once, a flooded one writes one bounded batch a
- * second whose events say how often each (actor, IP, reason) was seen.
- * The table holds at most `maxPendingFailures` keys; beyond that, failures
- * are counted and the count goes into an event of its own, so memory stays
- * bounded even against many source addresses. Rate-limiting per IP was the
- * alternative; it would still need a bounded table, and it would drop the
- * evidence of the flood instead of summarising it.
+ * Failure auditing: every failure becomes an "auth.failure" event through
+ * a SignInFailureLog (sign-in-failures.ts), which batches and counts them
+ * so a flood of bad tokens cannot become a flood of transactions. The
+ * gateway shares one log with enrollment-code redemption
+ * (token-enrollment.ts), so both kinds of failure are bounded together.
  */
 export function createAuthenticator(deps: {
   pool: DatabasePool;
@@ -105,12 +78,23 @@ export function createAuthenticator(deps: {
   audit: AuditLog;
   logger?: Logger | undefined;
   options?: AuthenticatorOptions | undefined;
+  /** Shared with other sign-in paths; made here (with `options`) when not given. Closed by close(). */
+  failures?: SignInFailureLog | undefined;
 }): Authenticator {
   const { pool, clock, audit, logger } = deps;
   const lastUsedIntervalMs = deps.options?.lastUsedIntervalMs ?? 60_000;
   const lastUsedFlushDelayMs = deps.options?.lastUsedFlushDelayMs ?? 1_000;
-  const maxPendingFailures = deps.options?.maxPendingFailures ?? 1_000;
-  const failureFlushIntervalMs = deps.options?.failureFlushIntervalMs ?? 1_000;
+  const failures =
+    deps.failures ??
+    createSignInFailureLog({
+      audit,
+      clock,
+      logger,
+      options: {
+        maxPendingFailures: deps.options?.maxPendingFailures,
+        failureFlushIntervalMs: deps.options?.failureFlushIntervalMs,
+      },
+    });
   let closed = false;
 
   // --- last-used times ---------------------------------------------------
@@ -150,76 +134,14 @@ export function createAuthenticator(deps: {
     await usesInFlight;
   }
 
-  // --- failure events ----------------------------------------------------
-  let pendingFailures = new Map<string, PendingFailure>();
-  let droppedFailures = 0;
-  let failuresTimer: NodeJS.Timeout | null = null;
-  let failuresInFlight: Promise<void> | null = null;
-  let lastFailureBatchAt = Number.NEGATIVE_INFINITY;
-
-  function recordFailure(actor: string, target: string, sourceIp: string, reason: FailureReason): void {
-    const now = clock.now();
-    const key = `${actor}\u0000${sourceIp}\u0000${reason}`;
-    const pending = pendingFailures.get(key);
-    if (pending) {
-      pending.count += 1;
-      pending.lastAt = now;
-    } else if (pendingFailures.size >= maxPendingFailures) {
-      droppedFailures += 1;
-    } else {
-      pendingFailures.set(key, { actor, target, sourceIp, reason, count: 1, firstAt: now, lastAt: now });
-    }
-    scheduleFailures();
-  }
-
-  function scheduleFailures(): void {
-    if (failuresTimer || failuresInFlight || closed) return;
-    const wait = Math.max(0, lastFailureBatchAt + failureFlushIntervalMs - performance.now());
-    failuresTimer = setTimeout(() => void writeFailures(), wait).unref();
-  }
-
-  async function writeFailures(): Promise<void> {
-    if (failuresTimer) clearTimeout(failuresTimer);
-    failuresTimer = null;
-    while (failuresInFlight) await failuresInFlight;
-    if (pendingFailures.size === 0 && droppedFailures === 0) return;
-    const events: AuditEventInput[] = [...pendingFailures.values()].map((f) => ({
-      actor: f.actor,
-      action: "auth.failure",
-      target: f.target,
-      sourceIp: f.sourceIp || undefined,
-      occurredAt: f.firstAt,
-      details: { reason: f.reason, count: f.count, ...(f.count > 1 ? { lastAt: f.lastAt.toISOString() } : {}) },
-    }));
-    if (droppedFailures > 0)
-      events.push({
-        actor: "system",
-        action: "auth.failure",
-        target: "auth",
-        details: { reason: "not_itemised", count: droppedFailures },
-      });
-    pendingFailures = new Map();
-    droppedFailures = 0;
-    lastFailureBatchAt = performance.now();
-    failuresInFlight = audit
-      .append(events)
-      .then(() => undefined)
-      .catch((err) => logger?.error({ err, events: events.length }, "could not audit authentication failures"))
-      .finally(() => {
-        failuresInFlight = null;
-        if (pendingFailures.size > 0 || droppedFailures > 0) scheduleFailures();
-      });
-    await failuresInFlight;
-  }
-
   function fail(
     code: "unauthenticated" | "permission_denied",
     actor: string,
     target: string,
     peerIp: string,
-    reason: FailureReason,
+    reason: SignInFailureReason,
   ): never {
-    recordFailure(actor, target, peerIp, reason);
+    failures.record({ actor, target, sourceIp: peerIp, reason });
     logger?.debug({ actor, peerIp, reason }, "authentication failed");
     // Name the address (the caller may not know which one we see), never the allowed subnets.
     const message =
@@ -257,12 +179,12 @@ export function createAuthenticator(deps: {
     },
 
     async flush() {
-      await Promise.all([writeUses(), writeFailures()]);
+      await Promise.all([writeUses(), failures.flush()]);
     },
 
     async close() {
       closed = true;
-      await Promise.all([writeUses(), writeFailures()]);
+      await Promise.all([writeUses(), failures.close()]);
     },
   };
 }

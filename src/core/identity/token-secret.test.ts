@@ -1,6 +1,13 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { generateTokenSecret, parseTokenSecret, tokenSecretPrefix } from "./token-secret.ts";
+import {
+  enrollmentCodePrefix,
+  generateEnrollmentCode,
+  generateTokenSecret,
+  parseEnrollmentCode,
+  parseTokenSecret,
+  tokenSecretPrefix,
+} from "./token-secret.ts";
 
 describe("token secrets", () => {
   it("are chancery_pat_ + 43 random characters + a 6-character checksum, stored as SHA-256", () => {
@@ -23,5 +30,18 @@ describe("token secrets", () => {
     expect(parseTokenSecret(secret.replace("chancery_pat_", "chancery_pak_"))).toBeUndefined();
     expect(parseTokenSecret("")).toBeUndefined();
     expect(parseTokenSecret(`Bearer ${secret}`)).toBeUndefined();
+  });
+
+  it("enrollment codes have their own prefix, and neither passes for the other", () => {
+    const code = generateEnrollmentCode();
+    expect(code.secret).toMatch(/^chancery_enr_[A-Za-z0-9_-]{49}$/);
+    expect(code.prefix).toBe(code.secret.slice(0, enrollmentCodePrefix.length + 6));
+    expect(parseEnrollmentCode(code.secret)).toEqual({ hash: code.hash, prefix: code.prefix });
+    expect(parseTokenSecret(code.secret)).toBeUndefined();
+    const token = generateTokenSecret();
+    expect(parseEnrollmentCode(token.secret)).toBeUndefined();
+    // The checksum covers the prefix: swapping it is caught, not just the pattern.
+    expect(parseTokenSecret(code.secret.replace(enrollmentCodePrefix, tokenSecretPrefix))).toBeUndefined();
+    expect(parseEnrollmentCode(token.secret.replace(tokenSecretPrefix, enrollmentCodePrefix))).toBeUndefined();
   });
 });

@@ -1,3 +1,4 @@
+import type { Logger } from "pino";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
 import { deleteToken, findTokenByUser, type TokenRow, upsertToken } from "../../store/token-store.ts";
 import { findUserById, lockUser, type UserRow } from "../../store/user-store.ts";
@@ -5,6 +6,8 @@ import type { Actor } from "../actor.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
+import { createSignInFailureLog, type SignInFailureLog } from "./sign-in-failures.ts";
+import { createTokenEnrollments, type NewTokenEnrollment, type TokenEnrollmentInfo } from "./token-enrollment.ts";
 import { generateTokenSecret } from "./token-secret.ts";
 
 /** A personal access token as it may be shown: never the secret. */
@@ -34,6 +37,20 @@ export interface TokenService {
   revoke(userId: string, by: Actor): Promise<boolean>;
   /** not_found when the user has no token. */
   get(userId: string): Promise<TokenInfo>;
+
+  // Enrollment codes: how a user without a token gets one (token-enrollment.ts).
+  /** A one-time code for the user (admins hand it over), replacing any they had; ttlMs 5 min to 7 days, default 24 h. */
+  createEnrollment(userId: string, by: Actor, options?: { ttlMs?: number | undefined }): Promise<NewTokenEnrollment>;
+  /** not_found when the user has no unexpired code. */
+  getEnrollment(userId: string): Promise<TokenEnrollmentInfo>;
+  /** Deletes the user's code; true when there was one. */
+  revokeEnrollment(userId: string, by: Actor): Promise<boolean>;
+  /**
+   * The code's user's token (replacing any they had) for a code presented
+   * from `peerIp`, consuming the code; unauthenticated / permission_denied
+   * like a bad token, and audited as a sign-in failure.
+   */
+  redeemEnrollment(code: string, peerIp: string): Promise<NewToken>;
 }
 
 /**
@@ -42,7 +59,14 @@ export interface TokenService {
  * serialises with a concurrent disable or API-access change of that user:
  * a token can never be made for a user who is being disabled.
  */
-export function createTokenService(deps: { pool: DatabasePool; audit: AuditLog; clock: Clock }): TokenService {
+export function createTokenService(deps: {
+  pool: DatabasePool;
+  audit: AuditLog;
+  clock: Clock;
+  logger?: Logger | undefined;
+  /** Where refused enrollment codes are audited; the gateway shares the authenticator's. Made here when not given. */
+  failures?: SignInFailureLog | undefined;
+}): TokenService {
   const { pool, audit, clock } = deps;
 
   async function lockHolder(tx: CommonQueryMethods, userId: string): Promise<UserRow> {
@@ -69,6 +93,7 @@ export function createTokenService(deps: { pool: DatabasePool; audit: AuditLog; 
     by: Actor,
     action: "token.create" | "token.regenerate",
     replaced: TokenRow | null,
+    extraDetails: Record<string, string> = {},
   ): Promise<NewToken> {
     const generated = generateTokenSecret();
     const row = await upsertToken(tx, {
@@ -87,6 +112,7 @@ export function createTokenService(deps: { pool: DatabasePool; audit: AuditLog; 
           username: user.username,
           prefix: generated.prefix,
           ...(replaced ? { replacedPrefix: replaced.prefix } : {}),
+          ...extraDetails,
         },
       },
     ]);
@@ -103,6 +129,20 @@ export function createTokenService(deps: { pool: DatabasePool; audit: AuditLog; 
       );
     return issue(tx, user, by, "token.create", null);
   }
+
+  const enrollments = createTokenEnrollments({
+    pool,
+    audit,
+    clock,
+    failures: deps.failures ?? createSignInFailureLog({ audit, clock, logger: deps.logger }),
+    checkMayHoldToken,
+    // Redeeming replaces a token the user still has: a code is also how an
+    // admin lets someone who lost their token back in.
+    async issueToken(tx, user, by, details) {
+      const existing = await findTokenByUser(tx, user.id);
+      return issue(tx, user, by, existing ? "token.regenerate" : "token.create", existing, details);
+    },
+  });
 
   return {
     create: (userId, by) => pool.transaction((tx) => createInTransaction(tx, userId, by)),
@@ -140,6 +180,11 @@ export function createTokenService(deps: { pool: DatabasePool; audit: AuditLog; 
       if (!row) throw new ChanceryError("not_found", `user "${user.username}" has no personal access token`);
       return toInfo(row);
     },
+
+    createEnrollment: (userId, by, options) => enrollments.create(userId, by, options),
+    getEnrollment: (userId) => enrollments.get(userId),
+    revokeEnrollment: (userId, by) => enrollments.revoke(userId, by),
+    redeemEnrollment: (code, peerIp) => enrollments.redeem(code, peerIp),
   };
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
 import { z } from "zod";
-import { deleteToken } from "../../store/token-store.ts";
+import { deleteEnrollment, deleteToken } from "../../store/token-store.ts";
 import { isUniqueViolation } from "../../store/unique-violation.ts";
 import {
   findMissingCaIds,
@@ -240,7 +240,7 @@ export function createUserService(deps: { pool: DatabasePool; audit: AuditLog; c
         const events: AuditEventInput[] = [
           { ...by, action: "user.update", target: `user:${id}`, details: { username: before.username, changes: diff } },
         ];
-        // Taking API use away takes the token with it, in this transaction.
+        // Taking API use away takes the token and any enrollment code with it, in this transaction.
         const revokeReason =
           set.disabled === true ? "user_disabled" : set.apiAccess === false ? "api_access_off" : null;
         if (revokeReason) {
@@ -251,6 +251,14 @@ export function createUserService(deps: { pool: DatabasePool; audit: AuditLog; c
               action: "token.revoke",
               target: `user:${id}`,
               details: { username: before.username, prefix: removed.prefix, reason: revokeReason },
+            });
+          const code = await deleteEnrollment(tx, id);
+          if (code)
+            events.push({
+              ...by,
+              action: "token.enrollment.revoke",
+              target: `user:${id}`,
+              details: { username: before.username, prefix: code.prefix, reason: revokeReason },
             });
         }
         await audit.appendInTransaction(tx, events);

@@ -4,6 +4,7 @@ import { ChanceryError } from "../errors.ts";
 import type { PublicKeyInfo } from "../keys/public-key-info.ts";
 import type { CaUrls } from "../profiles/ca-urls.ts";
 import type { Profile } from "../profiles/profile-schema.ts";
+import { concretePolicyParts } from "../registry/resolve-profile.ts";
 import { checkIssuer } from "../x509/check-issuer.ts";
 import { concatBytes, contextConstructed, integerFromContent, sequence, tlv, tlvOf } from "../x509/der-writer.ts";
 import {
@@ -140,11 +141,12 @@ export function createCertificateTemplate(options: CertificateTemplateOptions): 
   const constantParts: Uint8Array[] = [encodeExtension(authorityKeyIdentifierExtension(authorityKeyId))];
   if (profile.extendedKeyUsage.length > 0)
     constantParts.push(encodeExtension(extendedKeyUsageExtension(profile.extendedKeyUsage)));
-  if (profile.certificatePolicies.length > 0)
-    constantParts.push(encodeExtension(certificatePoliciesExtension(profile.certificatePolicies)));
+  const { certificatePolicies, customExtensions } = concretePolicyParts(profile);
+  if (certificatePolicies.length > 0)
+    constantParts.push(encodeExtension(certificatePoliciesExtension(certificatePolicies)));
   if (isCa && profile.nameConstraints)
     constantParts.push(encodeExtension(nameConstraintsExtension(profile.nameConstraints)));
-  for (const custom of profile.customExtensions) {
+  for (const custom of customExtensions) {
     const value = decodeBase64Strict(custom.valueBase64);
     if (!value) throw new ChanceryError("invalid_argument", `custom extension ${custom.oid} is not base64`);
     constantParts.push(encodeExtension(customExtension(custom.oid, custom.critical, value)));

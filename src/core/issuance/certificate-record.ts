@@ -47,7 +47,8 @@ export function toCertificateRecord(row: CertificateViewRow, now: Date): Certifi
     serialHex: row.serial_hex,
     fingerprintSha256: row.fingerprint_sha256,
     subject: row.subject,
-    sans: row.sans.map((san) => {
+    sans: row.sans.map((san): SubjectAltName => {
+      if (san.type === "otherName" && san.name) return { type: "otherName", name: san.name, value: san.value };
       if (!subjectAltNameTypes.includes(san.type as SubjectAltNameType))
         throw new ChanceryError("internal", `certificate ${row.serial_hex} has a SAN of unknown type ${san.type}`);
       return { type: san.type as SubjectAltNameType, value: san.value };

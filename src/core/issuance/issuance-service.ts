@@ -16,7 +16,10 @@ import type { Clock } from "../clock.ts";
 import { ChanceryError, isChanceryError } from "../errors.ts";
 import type { CaUrls } from "../profiles/ca-urls.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
+import type { RegistryService } from "../registry/registry-service.ts";
+import { resolveProfile } from "../registry/resolve-profile.ts";
 import { type RevocationReason, revocationReasonName, revocationReasons } from "../revocation/revocation-reason.ts";
+import { subjectAltNameKey } from "../x509/general-name.ts";
 import { proofFailedMessage, readCsr } from "../x509/parse-csr.ts";
 import { createSerialGenerator } from "../x509/serial-number.ts";
 import { createInlineSignatureVerifier, type SignatureVerifier } from "../x509/signature-verifier.ts";
@@ -101,6 +104,8 @@ export function createIssuanceService(deps: {
   pool: DatabasePool;
   cas: CaService;
   profiles: ProfileService;
+  /** Registry entries the profile names are resolved when a (CA, profile) context is loaded. */
+  registry: Pick<RegistryService, "snapshot">;
   audit: AuditLog;
   committer: IssuanceCommitter;
   clock: Clock;
@@ -124,10 +129,12 @@ export function createIssuanceService(deps: {
         `profile ${profileName} is not allowed on CA ${ca.name} (allowed: ${ca.allowedProfiles.join(", ")})`,
       );
     const stored = await deps.profiles.get(profileName);
+    // An entry cannot be deleted while a profile names it, so failing here means a hand-edited database.
+    const resolved = resolveProfile(stored.profile, await deps.registry.snapshot(), "failed_precondition");
     const template = createCertificateTemplate({
       issuerCertificateDer: ca.certificateDer,
       issuerSigner: await deps.cas.signer(caId),
-      profile: stored.profile,
+      profile: resolved.profile,
       urls: deps.urlsFor(caId),
       // Name constraints of every CA above the issuer bind the leaf too (RFC 5280 §6.1.4 (g)).
       chainDer: ca.chainDer,
@@ -136,7 +143,7 @@ export function createIssuanceService(deps: {
       caId,
       profileId: stored.id,
       template,
-      policy: createPolicyChecker(stored.profile),
+      policy: createPolicyChecker(resolved),
       chainDer: [ca.certificateDer, ...ca.chainDer],
       loadedAt: Date.now(),
     };
@@ -183,7 +190,11 @@ export function createIssuanceService(deps: {
           serialHex: issued.serialHex,
           fingerprintSha256: issued.fingerprintSha256,
           subject: issued.subject,
-          sans: issued.sans.map((san) => ({ type: san.type, value: san.value })),
+          sans: issued.sans.map((san) =>
+            san.type === "otherName"
+              ? { type: san.type, name: san.name, value: san.value }
+              : { type: san.type, value: san.value },
+          ),
           notBefore: issued.notBefore,
           notAfter: issued.notAfter,
           der: Buffer.from(issued.der),
@@ -203,7 +214,7 @@ export function createIssuanceService(deps: {
             profile: request.profileName,
             protocol: request.sourceProtocol,
             subject: issued.subject,
-            sans: issued.sans.map((san) => `${san.type}:${san.value}`),
+            sans: issued.sans.map(subjectAltNameKey),
             notAfter: issued.notAfter.toISOString(),
             fingerprintSha256: issued.fingerprintSha256,
           },

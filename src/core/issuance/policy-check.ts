@@ -1,11 +1,23 @@
 import { ChanceryError } from "../errors.ts";
 import type { PublicKeyInfo } from "../keys/public-key-info.ts";
 import type { Profile } from "../profiles/profile-schema.ts";
-import type { SubjectAltName, SubjectAltNameType } from "../x509/general-name.ts";
+import {
+  createRegistrySnapshot,
+  patternProblem,
+  type ResolvedProfile,
+  resolveProfile,
+} from "../registry/resolve-profile.ts";
+import {
+  type OtherNameSubjectAltName,
+  type SubjectAltName,
+  type SubjectAltNameType,
+  subjectAltNameKey,
+} from "../x509/general-name.ts";
 import { formatIpAddress, parseIpAddress } from "../x509/ip-address.ts";
 import { keyUsagesForKey } from "../x509/key-usage.ts";
 import { type NameAttribute, nameAttributeName, nameAttributeOid, nameAttributeProblem } from "../x509/name.ts";
 import type { ParsedCsr } from "../x509/parse-csr.ts";
+import { stringValueProblem } from "../x509/string-value-type.ts";
 import type { CertificateContent } from "./certificate-content.ts";
 import type { IssuanceRequest } from "./issuance-request.ts";
 import { normalizeSubjectAltName } from "./subject-alt-name-syntax.ts";
@@ -48,7 +60,10 @@ function floorToSecond(ms: number): number {
  * is ignored: extensions come from the profile, SANs from the approved
  * request (DESIGN rule 10).
  */
-export function createPolicyChecker(profile: Profile): PolicyChecker {
+export function createPolicyChecker(source: Profile | ResolvedProfile): PolicyChecker {
+  // A bare profile may name built-in registry entries only (tests, benchmarks, bootstrap).
+  const resolved = "subjectAttributes" in source ? source : resolveProfile(source, createRegistrySnapshot());
+  const profile = resolved.profile;
   const patterns = new Map<SubjectAltNameType, RegExp[]>();
   for (const [type, list] of Object.entries(profile.san.patterns) as [SubjectAltNameType, string[] | undefined][])
     if (list && list.length > 0)
@@ -60,6 +75,7 @@ export function createPolicyChecker(profile: Profile): PolicyChecker {
   const keptOids = new Set(profile.subject.keep.map((t) => nameAttributeOid(t)!));
   const requiredOids = profile.subject.required.map((t) => [t, nameAttributeOid(t)!] as const);
   const commonNameOid = nameAttributeOid("CN")!;
+  const registeredIds = new Map([...resolved.subjectAttributes.values()].map((r) => [r.id, r.oid]));
 
   function checkKey(key: PublicKeyInfo, spki: Uint8Array, issuer: IssuerFacts): void {
     const allowed = profile.keyAlgorithms;
@@ -108,10 +124,26 @@ export function createPolicyChecker(profile: Profile): PolicyChecker {
       throw violation("key", "the request reuses the issuing CA's own public key");
   }
 
+  function checkOtherName(i: number, candidate: OtherNameSubjectAltName): OtherNameSubjectAltName {
+    const rule = resolved.otherNames.get(candidate.name);
+    if (!rule)
+      throw violation("san.otherNames", `otherName ${candidate.name} SANs are not allowed by profile ${profile.name}`);
+    const problem = stringValueProblem(rule.valueType, candidate.value) ?? patternProblem(rule, candidate.value);
+    if (problem) throw violation(`san[${i}]`, `${rule.displayName} "${candidate.value}" ${problem}`);
+    return { type: "otherName", name: rule.id, value: candidate.value, oid: rule.oid, valueType: rule.valueType };
+  }
+
   function checkSans(requested: readonly SubjectAltName[]): SubjectAltName[] {
     const out: SubjectAltName[] = [];
     const seen = new Set<string>();
     for (const [i, candidate] of requested.entries()) {
+      if (candidate.type === "otherName") {
+        const san = checkOtherName(i, candidate);
+        const key = subjectAltNameKey(san);
+        if (!seen.has(key)) out.push(san);
+        seen.add(key);
+        continue;
+      }
       if (!allowedSanTypes.has(candidate.type))
         throw violation("san.allowedTypes", `${candidate.type} SANs are not allowed by profile ${profile.name}`);
       const result = normalizeSubjectAltName(candidate, profile.san.allowWildcard);
@@ -138,16 +170,25 @@ export function createPolicyChecker(profile: Profile): PolicyChecker {
   function checkSubject(source: readonly NameAttribute[], sans: readonly SubjectAltName[]): NameAttribute[] {
     const kept: NameAttribute[] = [];
     for (const attribute of source) {
-      const oid = nameAttributeOid(attribute.type);
+      // An approved subject may name a registry attribute by its id, as the profile does.
+      const oid = nameAttributeOid(attribute.type) ?? registeredIds.get(attribute.type);
       if (oid === undefined || !keptOids.has(oid)) continue;
-      const normalised = { type: nameAttributeName(oid), value: attribute.value };
-      const problem = nameAttributeProblem(normalised);
-      if (problem) throw violation(`subject.${normalised.type}`, problem);
+      const registered = resolved.subjectAttributes.get(oid);
+      const normalised: NameAttribute = registered
+        ? { type: oid, value: attribute.value, valueType: registered.valueType }
+        : { type: nameAttributeName(oid), value: attribute.value };
+      const mismatch = registered && patternProblem(registered, attribute.value);
+      const problem =
+        nameAttributeProblem(normalised) ?? (mismatch ? `${registered.displayName} ${mismatch}` : undefined);
+      if (problem) throw violation(`subject.${registered?.id ?? normalised.type}`, problem);
       kept.push(normalised);
     }
     for (const [name, oid] of requiredOids)
       if (!kept.some((a) => nameAttributeOid(a.type) === oid))
-        throw violation("subject.required", `the subject must contain ${name}`);
+        throw violation(
+          "subject.required",
+          `the subject must contain ${resolved.subjectAttributes.get(oid)?.displayName ?? name}`,
+        );
     if (profile.subject.commonNameMustBeSan) {
       for (const [i, attribute] of kept.entries()) {
         if (nameAttributeOid(attribute.type) !== commonNameOid) continue;

@@ -1,8 +1,8 @@
-import type { SubjectAltName } from "../x509/general-name.ts";
+import type { GeneralSubjectAltName } from "../x509/general-name.ts";
 import { formatIpAddress, parseIpAddress } from "../x509/ip-address.ts";
 
 /** A normalised SAN, or the reason the value cannot go into a certificate. */
-export type SanSyntaxResult = { ok: true; san: SubjectAltName } | { ok: false; reason: string };
+export type SanSyntaxResult = { ok: true; san: GeneralSubjectAltName } | { ok: false; reason: string };
 
 const ldhLabel = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -35,7 +35,7 @@ export function dnsNameProblem(name: string, allowWildcard: boolean): string | u
 }
 
 /** Validates and normalises one SAN value; DNS names and email domains are lower-cased. */
-export function normalizeSubjectAltName(san: SubjectAltName, allowWildcard: boolean): SanSyntaxResult {
+export function normalizeSubjectAltName(san: GeneralSubjectAltName, allowWildcard: boolean): SanSyntaxResult {
   switch (san.type) {
     case "dns": {
       const value = san.value.toLowerCase();

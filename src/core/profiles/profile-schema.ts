@@ -1,12 +1,13 @@
 import { z } from "zod";
 import { ChanceryError } from "../errors.ts";
+import { registryIdPattern } from "../registry/object-identifier-entry.ts";
 import { readRoot } from "../x509/der-reader.ts";
 import { isIa5String, isOid } from "../x509/der-writer.ts";
 import { nameConstraintsExtension } from "../x509/extensions.ts";
 import { subjectAltNameTypes } from "../x509/general-name.ts";
 import { extendedKeyUsageOid, extendedKeyUsageOids, type KeyUsageName, keyUsageNames } from "../x509/key-usage.ts";
+import { managedExtensionOids } from "../x509/managed-extensions.ts";
 import { canonicalNameAttributeType } from "../x509/name.ts";
-import { oids } from "../x509/oids.ts";
 import { decodeBase64Strict } from "../x509/pem.ts";
 import { parseDuration } from "./duration.ts";
 
@@ -45,16 +46,25 @@ const extendedKeyUsage = z.string().refine((value) => value in extendedKeyUsageO
   message: `must be one of ${Object.keys(extendedKeyUsageOids).join(", ")} or a dotted OID`,
 });
 
+/** The id of an OID or certificate policy registry entry (src/core/registry). */
+const registryId = z.string().regex(registryIdPattern, {
+  message: "must be a registry id: 1-63 lower-case letters, digits and '-', starting with a letter",
+});
+
+/**
+ * A subject attribute: a known short name (any case) or OID, kept in
+ * canonical form, or the id of a subject_attribute entry in the OID
+ * registry (the profile service checks that it exists).
+ */
 const nameAttributeType = z.string().transform((value, ctx) => {
   const canonical = canonicalNameAttributeType(value);
-  if (canonical === undefined) {
-    ctx.addIssue({
-      code: z.ZodIssueCode.custom,
-      message: `"${value}" is not a known name attribute (CN, O, OU, C, ST, L, serialNumber, emailAddress, UID, DC, ...) or OID`,
-    });
-    return z.NEVER;
-  }
-  return canonical;
+  if (canonical !== undefined) return canonical;
+  if (registryIdPattern.test(value)) return value;
+  ctx.addIssue({
+    code: z.ZodIssueCode.custom,
+    message: `"${value}" is not a known name attribute (CN, O, OU, C, ST, L, serialNumber, emailAddress, UID, DC, SNILS, INN, ...), an OID or an OID registry id`,
+  });
+  return z.NEVER;
 });
 
 const subtrees = z
@@ -77,23 +87,7 @@ const nameConstraints = z
     }
   });
 
-/** Extensions the builder manages itself; a custom extension may not duplicate them (RFC 5280 §4.2). */
-const managedExtensionOids: ReadonlySet<string> = new Set([
-  oids.subjectKeyIdentifier,
-  oids.keyUsage,
-  oids.subjectAltName,
-  oids.basicConstraints,
-  oids.nameConstraints,
-  oids.crlDistributionPoints,
-  oids.certificatePolicies,
-  oids.authorityKeyIdentifier,
-  oids.extKeyUsage,
-  oids.authorityInfoAccess,
-  oids.tlsFeature,
-  oids.noRevAvail,
-]);
-
-const customExtension = z
+const inlineCustomExtension = z
   .object({
     oid: oid.refine((value) => !managedExtensionOids.has(value), {
       message: "this extension is built from other profile fields and cannot be given as a custom extension",
@@ -115,7 +109,18 @@ const customExtension = z
   })
   .strict();
 
-const certificatePolicy = z
+/** An extension named by an "extension" entry of the OID registry, its value one string of the entry's type. */
+const registeredCustomExtension = z
+  .object({
+    objectIdentifier: registryId,
+    critical: z.boolean().default(false),
+    value: z.string().min(1).max(4096),
+  })
+  .strict();
+
+const customExtension = z.union([inlineCustomExtension, registeredCustomExtension]);
+
+const inlineCertificatePolicy = z
   .object({
     oid,
     cpsUri: z
@@ -127,6 +132,11 @@ const certificatePolicy = z
     userNotice: z.string().min(1).max(200).optional(),
   })
   .strict();
+
+/** A policy from the certificate policy registry, by id (e.g. "qes-individual"). */
+const registeredCertificatePolicy = z.object({ policy: registryId }).strict();
+
+const certificatePolicy = z.union([inlineCertificatePolicy, registeredCertificatePolicy]);
 
 const ecdsaCurve = z.enum(["P-256", "P-384", "P-521"]);
 
@@ -168,6 +178,8 @@ export const profileSchema = z
     san: z
       .object({
         allowedTypes: z.array(z.enum(subjectAltNameTypes)).default(["dns"]),
+        /** otherName SANs allowed, by OID registry id (san_other_name entries such as "upn"). */
+        otherNames: z.array(registryId).default([]),
         /** Per type, values must fully match at least one of these regular expressions (when any are given). */
         patterns: z
           .object({
@@ -215,7 +227,7 @@ export const profileSchema = z
       .object({ thresholdSeconds: duration.default(0), noRevAvail: z.boolean().default(true) })
       .strict()
       .default({}),
-    /** Read by the approval queue; nothing here enforces it. */
+    /** Read by the approval queue: requests under the profile, and changes to the profile itself, wait for approval. */
     requiresApproval: z
       .object({ required: z.boolean().default(false), approvers: z.number().int().min(1).max(10).default(1) })
       .strict()
@@ -253,7 +265,8 @@ export const profileSchema = z
     if (new Set(eku).size !== eku.length) issue(["extendedKeyUsage"], "lists a purpose twice");
 
     const san = profile.san;
-    if (san.required && san.allowedTypes.length === 0) issue(["san", "required"], "requires a SAN but allows no type");
+    if (san.required && san.allowedTypes.length === 0 && san.otherNames.length === 0)
+      issue(["san", "required"], "requires a SAN but allows no type");
     for (const type of Object.keys(san.patterns) as (keyof typeof san.patterns)[])
       if (san.patterns[type] && !san.allowedTypes.includes(type))
         issue(["san", "patterns", type], `patterns given for ${type}, which allowedTypes does not allow`);
@@ -261,12 +274,16 @@ export const profileSchema = z
       if (!profile.subject.keep.includes(type))
         issue(["subject", "required", i], `${type} is required but not in subject.keep, so it would be dropped`);
 
-    const policyOids = profile.certificatePolicies.map((p) => p.oid);
-    if (new Set(policyOids).size !== policyOids.length)
+    // Registry references are compared by id here; the profile service compares their OIDs.
+    const policyKeys = profile.certificatePolicies.map((p) => ("policy" in p ? `ref:${p.policy}` : p.oid));
+    if (new Set(policyKeys).size !== policyKeys.length)
       issue(["certificatePolicies"], "lists a policy OID twice (RFC 5280 §4.2.1.4)");
-    const customOids = profile.customExtensions.map((e) => e.oid);
-    if (new Set(customOids).size !== customOids.length)
+    const customKeys = profile.customExtensions.map((e) =>
+      "objectIdentifier" in e ? `ref:${e.objectIdentifier}` : e.oid,
+    );
+    if (new Set(customKeys).size !== customKeys.length)
       issue(["customExtensions"], "lists an extension OID twice (RFC 5280 §4.2)");
+    if (new Set(san.otherNames).size !== san.otherNames.length) issue(["san", "otherNames"], "lists a name twice");
 
     if (profile.ocspMustStaple && !profile.revocationInfo.ocsp)
       issue(["ocspMustStaple"], "must-staple needs an OCSP URL: set revocationInfo.ocsp");
@@ -275,6 +292,10 @@ export const profileSchema = z
   });
 
 export type Profile = z.output<typeof profileSchema>;
+export type ProfileCertificatePolicy = Profile["certificatePolicies"][number];
+export type ProfileCustomExtension = Profile["customExtensions"][number];
+export type InlineCertificatePolicy = z.output<typeof inlineCertificatePolicy>;
+export type InlineCustomExtension = z.output<typeof inlineCustomExtension>;
 export type ProfileInput = z.input<typeof profileSchema>;
 
 /**

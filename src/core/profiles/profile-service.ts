@@ -17,6 +17,7 @@ import type { Actor } from "../actor.ts";
 import type { AuditDetail } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import { ChanceryError } from "../errors.ts";
+import type { RegistryService } from "../registry/registry-service.ts";
 import { type Profile, parseProfile } from "./profile-schema.ts";
 
 export interface StoredProfile {
@@ -52,10 +53,47 @@ export interface ProfileService {
   list(): Promise<StoredProfile[]>;
   /** One page of profiles, by name. */
   listPage(options?: ListProfilesOptions): Promise<ProfilePage>;
-  /** Refused (failed_precondition) while any certificate issued under the profile exists. */
-  delete(name: string, by: Actor): Promise<void>;
+  /**
+   * Refused (failed_precondition) while any certificate issued under the
+   * profile exists. `check` sees the current definition under the row lock
+   * first and may throw to refuse (e.g. a profile whose changes need approval).
+   */
+  delete(name: string, by: Actor, options?: ProfileDeleteOptions): Promise<void>;
   /** Inserts these inside the caller's transaction (bootstrap). */
   insertInTransaction(tx: CommonQueryMethods, profiles: Profile[], by: Actor): Promise<void>;
+  /**
+   * Validates a definition as create() and update() do (the schema, then its
+   * registry references) without writing it: the approval queue checks a
+   * proposed change when it is submitted, long before it is applied.
+   */
+  check(input: unknown): Promise<Profile>;
+  /**
+   * update() inside the caller's transaction, so the change commits or rolls
+   * back with the caller's own writes (the approval queue applies an approved
+   * profile change together with its request's state and audit events).
+   * `change` runs with the row locked and may throw to refuse, e.g. when the
+   * definition is no longer the one a change was proposed against.
+   * `details` are added to the profile.update audit event.
+   */
+  updateInTransaction(
+    tx: CommonQueryMethods,
+    name: string,
+    change: (current: Profile) => unknown,
+    by: Actor,
+    details?: Record<string, AuditDetail>,
+  ): Promise<StoredProfile>;
+  /** delete() inside the caller's transaction; `details` are added to the profile.delete audit event. */
+  deleteInTransaction(
+    tx: CommonQueryMethods,
+    name: string,
+    by: Actor,
+    options?: ProfileDeleteOptions & { details?: Record<string, AuditDetail> },
+  ): Promise<void>;
+}
+
+export interface ProfileDeleteOptions {
+  /** Sees the stored definition under the row lock, before anything is written; throws to refuse. */
+  readonly check?: ((current: Profile) => void) | undefined;
 }
 
 export const defaultPageSize = 100;
@@ -66,8 +104,13 @@ export const maxPageSize = 1000;
  * re-validated when read, so a row edited by hand cannot smuggle a bad
  * profile into issuance.
  */
-export function createProfileService(deps: { pool: DatabasePool; audit: AuditLog }): ProfileService {
-  const { pool, audit } = deps;
+export function createProfileService(deps: {
+  pool: DatabasePool;
+  audit: AuditLog;
+  /** Checks the OID and policy registry entries a profile names, inside its write transaction. */
+  registry: Pick<RegistryService, "checkProfileReferences">;
+}): ProfileService {
+  const { pool, audit, registry } = deps;
 
   async function insertInTransaction(tx: CommonQueryMethods, profiles: Profile[], by: Actor): Promise<void> {
     for (const profile of profiles) {
@@ -83,7 +126,10 @@ export function createProfileService(deps: { pool: DatabasePool; audit: AuditLog
     async create(input, by) {
       const profile = parseProfile(input);
       try {
-        await pool.transaction((tx) => insertInTransaction(tx, [profile], by));
+        await pool.transaction(async (tx) => {
+          await registry.checkProfileReferences(tx, profile);
+          await insertInTransaction(tx, [profile], by);
+        });
       } catch (err) {
         if (isUniqueViolation(err))
           throw new ChanceryError("already_exists", `a profile named "${profile.name}" already exists`);
@@ -93,21 +139,7 @@ export function createProfileService(deps: { pool: DatabasePool; audit: AuditLog
     },
 
     async update(name, change, by) {
-      await pool.transaction(async (tx) => {
-        const row = await lockProfileByName(tx, name);
-        if (!row) throw new ChanceryError("not_found", `no profile named "${name}"`);
-        const profile = parseProfile(change(parseProfile(row.definition)));
-        if (profile.name !== name)
-          throw new ChanceryError(
-            "invalid_argument",
-            `profile name cannot change (from "${name}" to "${profile.name}")`,
-          );
-        await updateProfileDefinition(tx, row.id, profile);
-        await audit.appendInTransaction(tx, [
-          { ...by, action: "profile.update", target: `profile:${row.id}`, details: { name } },
-        ]);
-      });
-      return service.get(name);
+      return pool.transaction((tx) => service.updateInTransaction(tx, name, change, by));
     },
 
     async get(name) {
@@ -133,32 +165,57 @@ export function createProfileService(deps: { pool: DatabasePool; audit: AuditLog
       };
     },
 
-    async delete(name, by) {
-      await pool.transaction(async (tx) => {
-        // The lock keeps issuance from starting to use the profile between the check and the delete.
-        const row = await lockProfileByName(tx, name);
-        if (!row) throw new ChanceryError("not_found", `no profile named "${name}"`);
-        // Issued certificates keep pointing at their profile (certificates.profile_id), for audit
-        // and renewal; a profile with history is retired by editing it, not deleted.
-        if (await profileHasCertificates(tx, row.id))
-          throw new ChanceryError(
-            "failed_precondition",
-            `profile "${name}" cannot be deleted: certificates were issued under it`,
-          );
-        await deleteProfileRow(tx, row.id);
-        // The whole definition goes into the event, so a deleted profile can be recreated from the audit log.
-        await audit.appendInTransaction(tx, [
-          {
-            ...by,
-            action: "profile.delete",
-            target: `profile:${row.id}`,
-            details: { name, definition: row.definition as AuditDetail },
-          },
-        ]);
-      });
+    async delete(name, by, options) {
+      await pool.transaction((tx) => service.deleteInTransaction(tx, name, by, options));
     },
 
     insertInTransaction,
+
+    async check(input) {
+      const profile = parseProfile(input);
+      await pool.transaction((tx) => registry.checkProfileReferences(tx, profile));
+      return profile;
+    },
+
+    async updateInTransaction(tx, name, change, by, details) {
+      const row = await lockProfileByName(tx, name);
+      if (!row) throw new ChanceryError("not_found", `no profile named "${name}"`);
+      const profile = parseProfile(change(parseProfile(row.definition)));
+      if (profile.name !== name)
+        throw new ChanceryError("invalid_argument", `profile name cannot change (from "${name}" to "${profile.name}")`);
+      await registry.checkProfileReferences(tx, profile);
+      await updateProfileDefinition(tx, row.id, profile);
+      await audit.appendInTransaction(tx, [
+        { ...by, action: "profile.update", target: `profile:${row.id}`, details: { ...details, name } },
+      ]);
+      const updated = await findProfileByName(tx, name);
+      if (!updated) throw new ChanceryError("internal", `profile "${name}" vanished inside its own update`);
+      return toStored(updated);
+    },
+
+    async deleteInTransaction(tx, name, by, options = {}) {
+      // The lock keeps issuance from starting to use the profile between the check and the delete.
+      const row = await lockProfileByName(tx, name);
+      if (!row) throw new ChanceryError("not_found", `no profile named "${name}"`);
+      options.check?.(parseProfile(row.definition));
+      // Issued certificates keep pointing at their profile (certificates.profile_id), for audit
+      // and renewal; a profile with history is retired by editing it, not deleted.
+      if (await profileHasCertificates(tx, row.id))
+        throw new ChanceryError(
+          "failed_precondition",
+          `profile "${name}" cannot be deleted: certificates were issued under it`,
+        );
+      await deleteProfileRow(tx, row.id);
+      // The whole definition goes into the event, so a deleted profile can be recreated from the audit log.
+      await audit.appendInTransaction(tx, [
+        {
+          ...by,
+          action: "profile.delete",
+          target: `profile:${row.id}`,
+          details: { ...options.details, name, definition: row.definition as AuditDetail },
+        },
+      ]);
+    },
   };
   return service;
 }

@@ -2,7 +2,7 @@ import { ChanceryError } from "../errors.ts";
 import type { ApprovedContent } from "../issuance/issuance-request.ts";
 import { normalizeSubjectAltName } from "../issuance/subject-alt-name-syntax.ts";
 import { isKeyAlgorithm, type KeyAlgorithm } from "../keys/key-algorithm.ts";
-import type { SubjectAltName } from "../x509/general-name.ts";
+import { type SubjectAltName, subjectAltNameKey } from "../x509/general-name.ts";
 import { nameAttributeProblem } from "../x509/name.ts";
 import { parseCsr } from "../x509/parse-csr.ts";
 import type { RequestContentInput } from "./request.ts";
@@ -83,6 +83,12 @@ function checkSans(sans: readonly SubjectAltName[]): SubjectAltName[] {
   if (sans.length > maxSans) throw new ChanceryError("invalid_argument", `at most ${maxSans} subject alt names`);
   const out: SubjectAltName[] = [];
   for (const [i, san] of sans.entries()) {
+    // otherName values are checked against the OID registry when the profile is chosen, at approval.
+    if (san.type === "otherName") {
+      if (san.value.length === 0) throw new ChanceryError("invalid_argument", `subject_alt_names[${i}] is empty`);
+      out.push(san);
+      continue;
+    }
     // Wildcards are a profile decision (san.allowWildcard), made at approval.
     const result = normalizeSubjectAltName(san, true);
     if (!result.ok)
@@ -95,7 +101,7 @@ function checkSans(sans: readonly SubjectAltName[]): SubjectAltName[] {
 function dedupe(sans: readonly SubjectAltName[]): SubjectAltName[] {
   const seen = new Set<string>();
   return sans.filter((san) => {
-    const key = `${san.type}:${san.value}`;
+    const key = subjectAltNameKey(san);
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
@@ -103,7 +109,7 @@ function dedupe(sans: readonly SubjectAltName[]): SubjectAltName[] {
 }
 
 export function sameContent(a: RequestContent, b: RequestContent): boolean {
-  const sanKeys = (c: RequestContent) => c.sans.map((s) => `${s.type}:${s.value}`).sort();
+  const sanKeys = (c: RequestContent) => c.sans.map(subjectAltNameKey).sort();
   return (
     a.commonName === b.commonName &&
     a.keyAlgorithm === b.keyAlgorithm &&

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { DatabasePool } from "slonik";
+import type { CommonQueryMethods, DatabasePool } from "slonik";
 import { z } from "zod";
 import {
   countRequestsByStatus,
@@ -32,17 +32,25 @@ import { createPolicyChecker } from "../issuance/policy-check.ts";
 import { generateKeyPairAsync } from "../keys/generate-key-pair.ts";
 import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
 import type { ProfileService, StoredProfile } from "../profiles/profile-service.ts";
+import type { RegistryService } from "../registry/registry-service.ts";
+import { resolveProfile } from "../registry/resolve-profile.ts";
 import { buildPkcs12 } from "../x509/build-pkcs12.ts";
 import { createCertificateSigningRequest } from "../x509/certificate-signing-request.ts";
 import { readCertificate } from "../x509/parse-certificate.ts";
 import { readCsr } from "../x509/parse-csr.ts";
-import type {
-  ApproveRequestInput,
-  RequestCaller,
-  RequestPage,
-  RequestRecord,
-  RequestState,
-  SubmitRequestInput,
+import { createProfileChangeRequests, proposalOf } from "./profile-change-requests.ts";
+import {
+  type ApproveRequestInput,
+  type RequestCaller,
+  type RequestKind,
+  type RequestPage,
+  type RequestRecord,
+  type RequestState,
+  requestKinds,
+  requestStates,
+  type SubmitProfileChangeInput,
+  type SubmitProfileDeletionInput,
+  type SubmitRequestInput,
 } from "./request.ts";
 import {
   approvedContentOf,
@@ -53,17 +61,29 @@ import {
 } from "./request-content.ts";
 
 export interface RequestService {
-  /** Any signed-in user; the request starts pending. */
+  /** A certificate request: any signed-in user; the request starts pending. */
   submit(input: SubmitRequestInput, caller: RequestCaller): Promise<RequestRecord>;
+  /** A change to a profile: admins only, validated now as an update would be (see profile-change-requests.ts). */
+  submitProfileChange(input: SubmitProfileChangeInput, caller: RequestCaller): Promise<RequestRecord>;
+  /** The deletion of a profile: admins only, refused while certificates issued under it exist. */
+  submitProfileDeletion(input: SubmitProfileDeletionInput, caller: RequestCaller): Promise<RequestRecord>;
   /** not_found for a request the caller may not see. */
   get(id: string, caller: RequestCaller): Promise<RequestRecord>;
   /** Oldest first (queue order), among the requests the caller may see. */
   list(
-    options: { state?: RequestState | undefined; pageSize?: number | undefined; pageToken?: string | undefined },
+    options: {
+      state?: RequestState | undefined;
+      kind?: RequestKind | undefined;
+      pageSize?: number | undefined;
+      pageToken?: string | undefined;
+    },
     caller: RequestCaller,
   ): Promise<RequestPage>;
   counts(caller: RequestCaller): Promise<Record<RequestState, number>>;
-  /** Records the caller's approval, and issues once the profile's number of distinct approvers is reached. */
+  /**
+   * Records the caller's approval, and issues (or applies the profile
+   * change) once the profile's number of distinct approvers is reached.
+   */
   approve(id: string, input: ApproveRequestInput, caller: RequestCaller): Promise<RequestRecord>;
   /** Final. */
   reject(id: string, reason: string, caller: RequestCaller): Promise<RequestRecord>;
@@ -79,9 +99,14 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 /**
  * The approval queue (the admin plane's requests and approvals).
  *
- * Who sees what: a user their own requests; an operator their own, those
- * no one has chosen a CA for yet (pending, or rejected before any approval),
- * and those going through a CA assigned to them; an admin everything.
+ * Who sees what: a user their own requests; an operator their own, the
+ * certificate requests no one has chosen a CA for yet (pending, or rejected
+ * before any approval), and those going through a CA assigned to them; an
+ * admin everything, profile changes included. A request or CA the caller
+ * may not see is not_found, as in the CA and certificate services.
+ *
+ * Profile changes and deletions (admins only) follow the same rules of
+ * distinct approvers; profile-change-requests.ts has their own steps.
  *
  * Approving: operators and admins, never the requester (refused and
  * audited). The first approver chooses CA (operators only among theirs) and
@@ -107,9 +132,12 @@ export function createRequestService(deps: {
   keyEncryption: KeyEncryption;
   cas: CaService;
   profiles: ProfileService;
+  /** The approver's choice is checked against the profile with its registry references resolved. */
+  registry: Pick<RegistryService, "snapshot">;
   issuance: IssuanceService;
 }): RequestService {
   const { pool, audit, clock, keyEncryption } = deps;
+  const changes = createProfileChangeRequests({ pool, audit, clock, profiles: deps.profiles });
 
   function scopeOf(caller: RequestCaller): RequestScope {
     if (caller.role === "admin") return { kind: "all" };
@@ -120,7 +148,11 @@ export function createRequestService(deps: {
 
   function canSee(caller: RequestCaller, row: RequestRow): boolean {
     if (caller.role === "admin" || row.requester_id === caller.userId) return true;
-    return caller.role === "operator" && (row.ca_id === null || caller.assignedCaIds.includes(row.ca_id));
+    return (
+      caller.role === "operator" &&
+      row.kind === "certificate" &&
+      (row.ca_id === null || caller.assignedCaIds.includes(row.ca_id))
+    );
   }
 
   async function visible(id: string, caller: RequestCaller): Promise<RequestRow> {
@@ -152,7 +184,12 @@ export function createRequestService(deps: {
    * stuck. A server-generated key is stood in for by a throwaway key of the
    * same algorithm.
    */
-  async function checkChoiceCanIssue(ca: CertificateAuthority, stored: StoredProfile, content: RequestContent) {
+  async function checkChoiceCanIssue(
+    tx: CommonQueryMethods,
+    ca: CertificateAuthority,
+    stored: StoredProfile,
+    content: RequestContent,
+  ) {
     let csrDer: Uint8Array;
     if (content.csrDer) csrDer = content.csrDer;
     else {
@@ -163,7 +200,8 @@ export function createRequestService(deps: {
     // The signature was checked when the CSR entered the request (or we made it just now).
     const { csr } = readCsr(csrDer);
     const issuer = readCertificate(ca.certificateDer!);
-    createPolicyChecker(stored.profile).check({
+    const resolved = resolveProfile(stored.profile, await deps.registry.snapshot(tx), "failed_precondition");
+    createPolicyChecker(resolved).check({
       csr,
       request: { approved: approvedContentOf(content) },
       issuer: { notBefore: issuer.notBefore, notAfter: issuer.notAfter, publicKeySpki: issuer.publicKey.der },
@@ -192,6 +230,7 @@ export function createRequestService(deps: {
       await pool.transaction(async (tx) => {
         await insertRequest(tx, {
           id,
+          kind: "certificate",
           requesterId: caller.userId,
           freeForm: Boolean(input.freeForm),
           commonName: content.commonName,
@@ -199,6 +238,9 @@ export function createRequestService(deps: {
           keyAlgorithm: content.keyAlgorithm,
           csrDer: content.csrDer,
           comment,
+          profileName: null,
+          requiredApprovals: null,
+          payload: null,
           createdAt: now,
         });
         await audit.appendInTransaction(tx, [
@@ -219,6 +261,16 @@ export function createRequestService(deps: {
       return toRecord(await visible(id, caller));
     },
 
+    async submitProfileChange(input, caller) {
+      const comment = checkComment(input.comment ?? "");
+      return toRecord(await visible(await changes.submitChange(input, comment, caller), caller));
+    },
+
+    async submitProfileDeletion(input, caller) {
+      const comment = checkComment(input.comment ?? "");
+      return toRecord(await visible(await changes.submitDeletion(input, comment, caller), caller));
+    },
+
     async get(id, caller) {
       return toRecord(await visible(id, caller));
     },
@@ -226,10 +278,12 @@ export function createRequestService(deps: {
     async list(options, caller) {
       const pageSize = checkPageSize(options.pageSize);
       const state = options.state ?? null;
-      const cursor = options.pageToken ? decodePageToken(options.pageToken, state) : null;
+      const kind = options.kind ?? null;
+      const cursor = options.pageToken ? decodePageToken(options.pageToken, state, kind) : null;
       const rows = await listRequests(pool, {
         scope: scopeOf(caller),
         status: state,
+        kind,
         after: cursor ? { createdAt: cursor.t, id: cursor.i } : null,
         limit: pageSize + 1,
       });
@@ -238,7 +292,9 @@ export function createRequestService(deps: {
       return {
         requests: page.map(toRecord),
         nextPageToken:
-          rows.length > pageSize && last ? encodePageToken({ s: state ?? "", t: last.cursor_time, i: last.id }) : "",
+          rows.length > pageSize && last
+            ? encodePageToken({ s: state ?? "", k: kind ?? "", t: last.cursor_time, i: last.id })
+            : "",
       };
     },
 
@@ -259,6 +315,8 @@ export function createRequestService(deps: {
       // uncommitted writes), so those calls run in the context from before it.
       const outside = AsyncLocalStorage.snapshot();
       let refusedSelfApproval = false;
+      // A profile change that could not be applied: committed as failed, then answered.
+      let failure: ChanceryError | null = null;
       try {
         await pool.transaction(async (tx) => {
           const row = isUuid(id) ? await lockRequestById(tx, id) : null;
@@ -277,6 +335,10 @@ export function createRequestService(deps: {
               "already_exists",
               "you have already approved this request; it needs a different approver",
             );
+          if (row.kind !== "certificate") {
+            failure = await changes.approveLocked(tx, row, input, caller, outside);
+            return;
+          }
 
           const first = row.ca_id === null;
           let caId: string;
@@ -290,9 +352,8 @@ export function createRequestService(deps: {
               );
             caId = input.caId;
             profileName = input.profileName;
-            if (!isUuid(caId)) throw new ChanceryError("not_found", `no CA with id ${caId}`);
-            if (!canUseCa(caller, caId))
-              throw new ChanceryError("permission_denied", "you may approve only through the CAs assigned to you");
+            // A CA an operator may not use is hidden as not_found, as the CA and certificate services hide it.
+            if (!isUuid(caId) || !canUseCa(caller, caId)) throw caNotFound(caId);
             if (row.free_form) {
               if (!offered)
                 throw new ChanceryError(
@@ -323,8 +384,7 @@ export function createRequestService(deps: {
                 `the first approver chose profile "${profileName}"; approve that choice or reject the request`,
               );
             // Unreachable through canSee, kept so the rule stands on its own.
-            if (!canUseCa(caller, caId))
-              throw new ChanceryError("permission_denied", "you may approve only through the CAs assigned to you");
+            if (!canUseCa(caller, caId)) throw notFound(id);
             content = contentOf(row);
             if (offered && !row.free_form)
               throw new ChanceryError(
@@ -378,7 +438,7 @@ export function createRequestService(deps: {
           ];
 
           if (count < required) {
-            if (first) await checkChoiceCanIssue(ca, stored, content);
+            if (first) await checkChoiceCanIssue(tx, ca, stored, content);
           } else {
             // No audit event may be appended before this call: the issuance
             // commits in its own transaction and needs the audit head, which
@@ -452,6 +512,7 @@ export function createRequestService(deps: {
           throw new ChanceryError("already_exists", "you have already approved this request", { cause: err });
         throw err;
       }
+      if (failure) throw failure;
       return toRecord(await visible(id, caller));
     },
 
@@ -469,8 +530,10 @@ export function createRequestService(deps: {
             "failed_precondition",
             `request requests/${id} is ${row.status}; only pending requests can be rejected`,
           );
-        if (row.ca_id !== null && !canUseCa(caller, row.ca_id))
-          throw new ChanceryError("permission_denied", "you may reject only requests through the CAs assigned to you");
+        // Both unreachable through canSee, kept so the rules stand on their own.
+        if (row.ca_id !== null && !canUseCa(caller, row.ca_id)) throw notFound(id);
+        if (row.kind !== "certificate" && caller.role !== "admin")
+          throw new ChanceryError("permission_denied", "only admins reject profile changes");
         const now = clock.now();
         await markRequestRejected(tx, id, { reason: text, rejectedBy: caller.userId, updatedAt: now });
         await audit.appendInTransaction(tx, [
@@ -479,7 +542,7 @@ export function createRequestService(deps: {
             action: "request.reject",
             target: `request:${id}`,
             occurredAt: now,
-            details: { reason: text, approvals: row.approvals.length },
+            details: { kind: row.kind, reason: text, approvals: row.approvals.length },
           },
         ]);
       });
@@ -558,6 +621,7 @@ function contentOf(row: RequestRow): RequestContent {
 function toRecord(row: RequestRow): RequestRecord {
   return {
     id: row.id,
+    kind: row.kind,
     requesterId: row.requester_id,
     state: row.status,
     freeForm: row.free_form,
@@ -568,10 +632,12 @@ function toRecord(row: RequestRow): RequestRecord {
     comment: row.comment,
     caId: row.ca_id,
     profileName: row.profile_name,
+    profileChange: proposalOf(row),
     requiredApprovals: row.required_approvals,
     approvals: row.approvals.map((a) => ({ approverId: a.approver_id, approvedAt: new Date(a.approved_at) })),
     rejectionReason: row.rejection_reason,
     rejectedBy: row.rejected_by,
+    failureReason: row.failure_reason,
     certificateSerialHex: row.certificate_serial_hex,
     certificateDer: row.certificate_der,
     hasServerKey: row.has_server_key,
@@ -603,9 +669,15 @@ function notFound(id: string): ChanceryError {
   return new ChanceryError("not_found", `no request requests/${id}`);
 }
 
+function caNotFound(caId: string): ChanceryError {
+  return new ChanceryError("not_found", `no CA certificateAuthorities/${caId}`);
+}
+
 const pageCursor = z
   .object({
-    s: z.enum(["", "pending", "issued", "rejected"]),
+    s: z.enum(["", ...requestStates]),
+    // Absent in tokens from before request kinds: every kind.
+    k: z.enum(["", ...requestKinds]).optional(),
     t: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
     i: z.string().regex(uuidPattern),
   })
@@ -617,7 +689,7 @@ function encodePageToken(cursor: PageCursor): string {
   return Buffer.from(JSON.stringify(cursor), "utf8").toString("base64url");
 }
 
-function decodePageToken(token: string, state: RequestState | null): PageCursor {
+function decodePageToken(token: string, state: RequestState | null, kind: RequestKind | null): PageCursor {
   let parsed: z.SafeParseReturnType<unknown, PageCursor> | undefined;
   try {
     parsed = pageCursor.safeParse(JSON.parse(Buffer.from(token, "base64url").toString("utf8")));
@@ -627,5 +699,7 @@ function decodePageToken(token: string, state: RequestState | null): PageCursor 
   if (!parsed?.success) throw new ChanceryError("invalid_argument", "page_token is not one this list returned");
   if (parsed.data.s !== (state ?? ""))
     throw new ChanceryError("invalid_argument", "page_token belongs to a listing with a different state filter");
+  if ((parsed.data.k ?? "") !== (kind ?? ""))
+    throw new ChanceryError("invalid_argument", "page_token belongs to a listing with a different kind filter");
   return parsed.data;
 }

@@ -1,13 +1,33 @@
 import type { Role } from "../identity/role.ts";
 import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
+import type { Profile } from "../profiles/profile-schema.ts";
 import type { SubjectAltName } from "../x509/general-name.ts";
 
 /**
- * pending: waiting for (more) approvals; issued: approved by enough distinct
- * approvers and issued, in one step; rejected: final.
+ * pending: waiting for (more) approvals; issued: a certificate request
+ * approved by enough distinct approvers and issued, in one step; applied: the
+ * same for a profile change; rejected: final; failed: a profile change
+ * approved by enough approvers that could not be applied (final).
  */
-export const requestStates = ["pending", "issued", "rejected"] as const;
+export const requestStates = ["pending", "issued", "rejected", "applied", "failed"] as const;
 export type RequestState = (typeof requestStates)[number];
+
+/** One queue, several kinds of request: a certificate, or a change to (or the deletion of) a profile. */
+export const requestKinds = ["certificate", "profile_change", "profile_deletion"] as const;
+export type RequestKind = (typeof requestKinds)[number];
+
+/** What a profile change request proposes, against which definition. */
+export type ProfileChangeProposal =
+  | {
+      readonly kind: "profile_change";
+      /** The whole definition the profile is to have. */
+      readonly proposed: Profile;
+      /** The paths the requester named (AIP-134), for approvers to read. */
+      readonly updateMask: readonly string[];
+      /** The definition at submission: the change applies only while the profile still has it. */
+      readonly base: Profile;
+    }
+  | { readonly kind: "profile_deletion"; readonly base: Profile };
 
 export interface RequestApproval {
   readonly approverId: string;
@@ -17,6 +37,7 @@ export interface RequestApproval {
 /** A request in the approval queue, as the admin API shows it. The sealed key never appears here. */
 export interface RequestRecord {
   readonly id: string;
+  readonly kind: RequestKind;
   readonly requesterId: string;
   readonly state: RequestState;
   /** The requester wrote only `comment`; the first approver fills in the content. */
@@ -30,12 +51,17 @@ export interface RequestRecord {
   readonly comment: string;
   /** Chosen by the first approver, then fixed. */
   readonly caId: string | null;
+  /** Certificate requests: chosen by the first approver. Profile changes: the profile changed, from submission. */
   readonly profileName: string | null;
+  /** Profile changes only. */
+  readonly profileChange: ProfileChangeProposal | null;
   readonly requiredApprovals: number | null;
   /** Oldest first. */
   readonly approvals: readonly RequestApproval[];
   readonly rejectionReason: string | null;
   readonly rejectedBy: string | null;
+  /** Set when failed. */
+  readonly failureReason: string | null;
   readonly certificateSerialHex: string | null;
   /** The issued certificate, DER, when issued. */
   readonly certificateDer: Buffer | null;
@@ -80,6 +106,23 @@ export interface ApproveRequestInput {
   readonly profileName?: string | undefined;
   /** Free-form requests only, from the first approver (later ones may repeat it unchanged). */
   readonly content?: RequestContentInput | undefined;
+}
+
+/**
+ * A proposed profile change, shaped like ProfileService.update: `change`
+ * makes the new definition (unvalidated input) from the current one.
+ */
+export interface SubmitProfileChangeInput {
+  readonly profileName: string;
+  readonly change: (current: Profile) => unknown;
+  /** Recorded for approvers; `change` already applied it. */
+  readonly updateMask: readonly string[];
+  readonly comment?: string | undefined;
+}
+
+export interface SubmitProfileDeletionInput {
+  readonly profileName: string;
+  readonly comment?: string | undefined;
 }
 
 export interface RequestPage {

@@ -16,10 +16,12 @@ export const tags = {
   null: 0x05,
   oid: 0x06,
   utf8String: 0x0c,
+  numericString: 0x12,
   printableString: 0x13,
   ia5String: 0x16,
   utcTime: 0x17,
   generalizedTime: 0x18,
+  bmpString: 0x1e,
   sequence: 0x30,
   set: 0x31,
 } as const;
@@ -275,6 +277,39 @@ export function isIa5String(value: string): boolean {
 export function ia5String(value: string): Uint8Array {
   if (!isIa5String(value)) throw new ChanceryError("invalid_argument", `"${value}" is not ASCII (IA5String)`);
   return stringTlv(tags.ia5String, value);
+}
+
+/** X.680 §41.2 NumericString alphabet: digits and space. */
+export function isNumericString(value: string): boolean {
+  return /^[0-9 ]*$/.test(value);
+}
+
+export function numericString(value: string): Uint8Array {
+  if (!isNumericString(value))
+    throw new ChanceryError("invalid_argument", `"${value}" is not digits and spaces (NumericString)`);
+  return stringTlv(tags.numericString, value);
+}
+
+/** True when every character is in the Basic Multilingual Plane (BMPString is UCS-2, X.680 §41.16). */
+export function isBmpString(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdfff) return false;
+  }
+  return true;
+}
+
+/** BMPString: UCS-2 big-endian, as Microsoft's certificate template name extension uses. */
+export function bmpString(value: string): Uint8Array {
+  if (!isBmpString(value))
+    throw new ChanceryError("invalid_argument", `"${value}" has characters outside the BMP (BMPString)`);
+  const bytes = new Uint8Array(value.length * 2);
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    bytes[2 * i] = unit >> 8;
+    bytes[2 * i + 1] = unit & 0xff;
+  }
+  return tlv(tags.bmpString, bytes);
 }
 
 /** IA5String content with an arbitrary tag, e.g. [2] dNSName or [6] URI in a GeneralName. */

@@ -1,22 +1,44 @@
 import { ChanceryError } from "../errors.ts";
 import { children, content, type DerNode, readOid, readString } from "./der-reader.ts";
-import { contextPrimitive, ia5Tagged, tlv } from "./der-writer.ts";
+import { contextConstructed, contextPrimitive, derOid, ia5Tagged, tlv, tlvOf } from "./der-writer.ts";
 import { formatIpAddress, parseIpAddress } from "./ip-address.ts";
 import { parseName } from "./parse-name.ts";
+import { encodeStringValue, type StringValueType } from "./string-value-type.ts";
 
 /** The GeneralName forms the gateway issues (RFC 5280 §4.2.1.6). */
 export const subjectAltNameTypes = ["dns", "ip", "email", "uri"] as const;
 export type SubjectAltNameType = (typeof subjectAltNameTypes)[number];
 
-export interface SubjectAltName {
+export type SubjectAltName = GeneralSubjectAltName | OtherNameSubjectAltName;
+
+export interface GeneralSubjectAltName {
   readonly type: SubjectAltNameType;
   readonly value: string;
+}
+
+/**
+ * An otherName SAN (RFC 5280 §4.2.1.6), e.g. the Microsoft UPN. Front ends
+ * name it by its OID registry entry (`name`, e.g. "upn"); policy fills in the
+ * OID and value type from the registry, and only then can it be encoded.
+ */
+export interface OtherNameSubjectAltName {
+  readonly type: "otherName";
+  /** The OID registry entry, e.g. "upn". */
+  readonly name: string;
+  readonly value: string;
+  readonly oid?: string | undefined;
+  readonly valueType?: StringValueType | undefined;
 }
 
 /** A GeneralName read from a CSR or certificate; forms we do not issue come back as "other". */
 export interface ParsedGeneralName {
   readonly type: SubjectAltNameType | "other";
   readonly value: string;
+}
+
+/** One key per distinct SAN, for de-duplication and comparison. */
+export function subjectAltNameKey(san: SubjectAltName): string {
+  return san.type === "otherName" ? `otherName:${san.name}:${san.value}` : `${san.type}:${san.value}`;
 }
 
 /** RFC 5280 §4.2.1.6 GeneralName context tags. */
@@ -35,6 +57,15 @@ export function encodeGeneralName(name: SubjectAltName): Uint8Array {
       const bytes = parseIpAddress(name.value);
       if (!bytes) throw new ChanceryError("invalid_argument", `"${name.value}" is not an IP address`);
       return tlv(contextPrimitive(generalNameTags.ip), bytes);
+    }
+    case "otherName": {
+      if (!name.oid || !name.valueType)
+        throw new ChanceryError("internal", `otherName ${name.name} was not resolved through the OID registry`);
+      // OtherName ::= SEQUENCE { type-id OID, value [0] EXPLICIT ANY }, IMPLICIT [0] in GeneralName.
+      return tlvOf(contextConstructed(generalNameTags.otherName), [
+        derOid(name.oid),
+        tlvOf(contextConstructed(0), [encodeStringValue(name.valueType, name.value)]),
+      ]);
     }
   }
 }

@@ -34,7 +34,7 @@ function constraints(permitted?: GeneralSubtrees, excluded?: GeneralSubtrees): N
   return parseNameConstraints(nameConstraintsExtension({ permitted, excluded }).value, true);
 }
 
-function san(type: SubjectAltName["type"], value: string): ConstrainedName {
+function san(type: Exclude<SubjectAltName["type"], "otherName">, value: string): ConstrainedName {
   const [name] = constrainedNames(encodeName([]), [{ type, value }]);
   return name!;
 }

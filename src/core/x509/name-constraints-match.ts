@@ -249,6 +249,8 @@ export function constrainedNames(subjectDer: Uint8Array, sans: readonly SubjectA
     }
   }
   for (const san of sans) {
+    // RFC 5280 §4.2.1.10: an otherName is constrained only by otherName subtrees, which we never write.
+    if (san.type === "otherName") continue;
     const label = `${san.type}:${san.value}`;
     if (san.type === "ip") {
       const bytes = parseIpAddress(san.value);

@@ -1,14 +1,6 @@
 import { ChanceryError } from "../errors.ts";
-import {
-  createOidEncoder,
-  derOid,
-  ia5String,
-  isOid,
-  printableString,
-  sequence,
-  setOf,
-  utf8String,
-} from "./der-writer.ts";
+import { createOidEncoder, derOid, isOid, sequence, setOf } from "./der-writer.ts";
+import { encodeStringValue, type StringValueType, stringValueProblem } from "./string-value-type.ts";
 
 /**
  * One attribute of a distinguished name. `type` is a short name from the
@@ -19,9 +11,13 @@ import {
 export interface NameAttribute {
   readonly type: string;
   readonly value: string;
+  /**
+   * The string type for an attribute known only by OID, as its entry in the
+   * OID registry says; unset means UTF8String. Ignored for known types,
+   * whose string type is fixed below.
+   */
+  readonly valueType?: StringValueType | undefined;
 }
-
-type StringKind = "utf8" | "printable" | "ia5";
 
 interface AttributeSpec {
   readonly name: string;
@@ -31,36 +27,45 @@ interface AttributeSpec {
    * serialNumber and dnQualifier are PrintableString (X.520); emailAddress
    * (RFC 5280 §4.1.2.6) and domainComponent (RFC 4519) are IA5String.
    */
-  readonly kind: StringKind;
+  readonly kind: StringValueType;
   /** Upper bound from RFC 5280 Appendix A.1 (ub-*) or the defining document. */
   readonly maxLength: number;
+  /** An exact number of digits, for the fixed-size NumericString identifiers. */
+  readonly digits?: number;
 }
 
 const specs: readonly AttributeSpec[] = [
-  { name: "CN", oid: "2.5.4.3", kind: "utf8", maxLength: 64 },
-  { name: "surname", oid: "2.5.4.4", kind: "utf8", maxLength: 32768 },
-  { name: "serialNumber", oid: "2.5.4.5", kind: "printable", maxLength: 64 },
-  { name: "C", oid: "2.5.4.6", kind: "printable", maxLength: 2 },
-  { name: "L", oid: "2.5.4.7", kind: "utf8", maxLength: 128 },
-  { name: "ST", oid: "2.5.4.8", kind: "utf8", maxLength: 128 },
-  { name: "STREET", oid: "2.5.4.9", kind: "utf8", maxLength: 128 },
-  { name: "O", oid: "2.5.4.10", kind: "utf8", maxLength: 64 },
-  { name: "OU", oid: "2.5.4.11", kind: "utf8", maxLength: 64 },
-  { name: "title", oid: "2.5.4.12", kind: "utf8", maxLength: 64 },
-  { name: "businessCategory", oid: "2.5.4.15", kind: "utf8", maxLength: 128 },
-  { name: "postalCode", oid: "2.5.4.17", kind: "utf8", maxLength: 40 },
-  { name: "givenName", oid: "2.5.4.42", kind: "utf8", maxLength: 32768 },
-  { name: "initials", oid: "2.5.4.43", kind: "utf8", maxLength: 32768 },
-  { name: "generationQualifier", oid: "2.5.4.44", kind: "utf8", maxLength: 32768 },
-  { name: "dnQualifier", oid: "2.5.4.46", kind: "printable", maxLength: 64 },
-  { name: "pseudonym", oid: "2.5.4.65", kind: "utf8", maxLength: 128 },
-  { name: "organizationIdentifier", oid: "2.5.4.97", kind: "utf8", maxLength: 64 },
-  { name: "emailAddress", oid: "1.2.840.113549.1.9.1", kind: "ia5", maxLength: 255 },
-  { name: "UID", oid: "0.9.2342.19200300.100.1.1", kind: "utf8", maxLength: 256 },
-  { name: "DC", oid: "0.9.2342.19200300.100.1.25", kind: "ia5", maxLength: 63 },
-  { name: "jurisdictionL", oid: "1.3.6.1.4.1.311.60.2.1.1", kind: "utf8", maxLength: 128 },
-  { name: "jurisdictionST", oid: "1.3.6.1.4.1.311.60.2.1.2", kind: "utf8", maxLength: 128 },
-  { name: "jurisdictionC", oid: "1.3.6.1.4.1.311.60.2.1.3", kind: "printable", maxLength: 2 },
+  { name: "CN", oid: "2.5.4.3", kind: "utf8String", maxLength: 64 },
+  { name: "surname", oid: "2.5.4.4", kind: "utf8String", maxLength: 32768 },
+  { name: "serialNumber", oid: "2.5.4.5", kind: "printableString", maxLength: 64 },
+  { name: "C", oid: "2.5.4.6", kind: "printableString", maxLength: 2 },
+  { name: "L", oid: "2.5.4.7", kind: "utf8String", maxLength: 128 },
+  { name: "ST", oid: "2.5.4.8", kind: "utf8String", maxLength: 128 },
+  { name: "STREET", oid: "2.5.4.9", kind: "utf8String", maxLength: 128 },
+  { name: "O", oid: "2.5.4.10", kind: "utf8String", maxLength: 64 },
+  { name: "OU", oid: "2.5.4.11", kind: "utf8String", maxLength: 64 },
+  { name: "title", oid: "2.5.4.12", kind: "utf8String", maxLength: 64 },
+  { name: "businessCategory", oid: "2.5.4.15", kind: "utf8String", maxLength: 128 },
+  { name: "postalCode", oid: "2.5.4.17", kind: "utf8String", maxLength: 40 },
+  { name: "givenName", oid: "2.5.4.42", kind: "utf8String", maxLength: 32768 },
+  { name: "initials", oid: "2.5.4.43", kind: "utf8String", maxLength: 32768 },
+  { name: "generationQualifier", oid: "2.5.4.44", kind: "utf8String", maxLength: 32768 },
+  { name: "dnQualifier", oid: "2.5.4.46", kind: "printableString", maxLength: 64 },
+  { name: "pseudonym", oid: "2.5.4.65", kind: "utf8String", maxLength: 128 },
+  { name: "organizationIdentifier", oid: "2.5.4.97", kind: "utf8String", maxLength: 64 },
+  { name: "emailAddress", oid: "1.2.840.113549.1.9.1", kind: "ia5String", maxLength: 255 },
+  { name: "UID", oid: "0.9.2342.19200300.100.1.1", kind: "utf8String", maxLength: 256 },
+  { name: "DC", oid: "0.9.2342.19200300.100.1.25", kind: "ia5String", maxLength: 63 },
+  { name: "jurisdictionL", oid: "1.3.6.1.4.1.311.60.2.1.1", kind: "utf8String", maxLength: 128 },
+  { name: "jurisdictionST", oid: "1.3.6.1.4.1.311.60.2.1.2", kind: "utf8String", maxLength: 128 },
+  { name: "jurisdictionC", oid: "1.3.6.1.4.1.311.60.2.1.3", kind: "printableString", maxLength: 2 },
+  // Russian qualified-certificate subject identifiers (Federal Law 63-FZ;
+  // FSB order 795 fixes each as a NumericString of an exact size).
+  { name: "OGRN", oid: "1.2.643.100.1", kind: "numericString", maxLength: 13, digits: 13 },
+  { name: "SNILS", oid: "1.2.643.100.3", kind: "numericString", maxLength: 11, digits: 11 },
+  { name: "INNLE", oid: "1.2.643.100.4", kind: "numericString", maxLength: 10, digits: 10 },
+  { name: "OGRNIP", oid: "1.2.643.100.5", kind: "numericString", maxLength: 15, digits: 15 },
+  { name: "INN", oid: "1.2.643.3.131.1.1", kind: "numericString", maxLength: 12, digits: 12 },
 ];
 
 /** Short names accepted in profiles and subjects. */
@@ -118,21 +123,14 @@ export function nameAttributeProblem(attribute: NameAttribute): string | undefin
   const max = spec?.maxLength ?? 32768;
   // Length in characters (code points); UTF-16 length is an upper bound, so count only when it matters.
   if (value.length > max && [...value].length > max) return `${label} is longer than ${max} characters`;
-  if (spec?.kind === "printable" && !/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(value))
-    return `${label} has characters a PrintableString cannot carry`;
-  if (spec?.kind === "ia5" && !/^[\x20-\x7e]*$/.test(value)) return `${label} must be printable ASCII`;
-  return undefined;
+  if (spec?.digits !== undefined && !new RegExp(`^[0-9]{${spec.digits}}$`).test(value))
+    return `${label} must be exactly ${spec.digits} digits`;
+  const problem = stringValueProblem(spec?.kind ?? attribute.valueType ?? "utf8String", value);
+  return problem ? `${label} ${problem}` : undefined;
 }
 
-function encodeValue(spec: AttributeSpec | undefined, value: string): Uint8Array {
-  switch (spec?.kind) {
-    case "printable":
-      return printableString(value);
-    case "ia5":
-      return ia5String(value);
-    default:
-      return utf8String(value);
-  }
+function encodeValue(spec: AttributeSpec | undefined, attribute: NameAttribute): Uint8Array {
+  return encodeStringValue(spec?.kind ?? attribute.valueType ?? "utf8String", attribute.value);
 }
 
 /** DER AttributeTypeAndValue (RFC 5280 §4.1.2.4). */
@@ -140,7 +138,7 @@ export function encodeAttribute(attribute: NameAttribute): Uint8Array {
   const problem = nameAttributeProblem(attribute);
   if (problem) throw new ChanceryError("invalid_argument", problem);
   const spec = lookupSpec(attribute.type);
-  return sequence([spec ? encodeAttributeOid(spec.oid) : derOid(attribute.type), encodeValue(spec, attribute.value)]);
+  return sequence([spec ? encodeAttributeOid(spec.oid) : derOid(attribute.type), encodeValue(spec, attribute)]);
 }
 
 /** DER Name: a SEQUENCE of single-valued RDNs in the given order. An empty list is the empty Name. */
@@ -185,6 +183,7 @@ export function formatAttributes(attributes: readonly NameAttribute[]): string {
  */
 export function formatNameAttribute(attribute: NameAttribute): string {
   const spec = lookupSpec(attribute.type);
-  if (!spec) return `${attribute.type}=#${Buffer.from(utf8String(attribute.value)).toString("hex").toUpperCase()}`;
+  if (!spec)
+    return `${attribute.type}=#${Buffer.from(encodeValue(undefined, attribute)).toString("hex").toUpperCase()}`;
   return `${spec.name}=${escapeRfc4514Value(attribute.value)}`;
 }

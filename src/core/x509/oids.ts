@@ -15,6 +15,10 @@ export const oids = {
   anyExtendedKeyUsage: "2.5.29.37.0",
   /** RFC 9608 §3 */
   noRevAvail: "2.5.29.56",
+  // RFC 5280 §5.2 CRL extensions and §5.3 CRL entry extensions
+  crlNumber: "2.5.29.20",
+  crlReason: "2.5.29.21",
+  issuingDistributionPoint: "2.5.29.28",
   // RFC 5280 §4.2.2.1 private internet extensions (id-pe = 1.3.6.1.5.5.7.1)
   authorityInfoAccess: "1.3.6.1.5.5.7.1.1",
   /** RFC 7633 §6 */
@@ -25,10 +29,24 @@ export const oids = {
   // RFC 5280 §4.2.2.1 access methods
   ocsp: "1.3.6.1.5.5.7.48.1",
   caIssuers: "1.3.6.1.5.5.7.48.2",
+  // RFC 6960 OCSP (id-pkix-ocsp = id-ad-ocsp): §4.2.1 basic response type, §4.4 extensions
+  ocspBasic: "1.3.6.1.5.5.7.48.1.1",
+  /** RFC 9654 §2.1 (replaces RFC 6960 §4.4.1) */
+  ocspNonce: "1.3.6.1.5.5.7.48.1.2",
+  ocspCrlId: "1.3.6.1.5.5.7.48.1.3",
+  ocspAcceptableResponses: "1.3.6.1.5.5.7.48.1.4",
+  /** RFC 6960 §4.2.2.2.1: a delegated responder certificate is not checked for revocation. */
+  ocspNoCheck: "1.3.6.1.5.5.7.48.1.5",
+  ocspArchiveCutoff: "1.3.6.1.5.5.7.48.1.6",
+  ocspServiceLocator: "1.3.6.1.5.5.7.48.1.7",
+  ocspPreferredSignatureAlgorithms: "1.3.6.1.5.5.7.48.1.8",
+  ocspExtendedRevoke: "1.3.6.1.5.5.7.48.1.9",
   // RFC 2985 PKCS#9 attributes
   emailAddress: "1.2.840.113549.1.9.1",
   challengePassword: "1.2.840.113549.1.9.7",
   extensionRequest: "1.2.840.113549.1.9.14",
+  /** Microsoft user principal name otherName (MS-WCCE; used for smart-card logon). */
+  microsoftUpn: "1.3.6.1.4.1.311.20.2.3",
   // Public key algorithms
   ecPublicKey: "1.2.840.10045.2.1",
   rsaEncryption: "1.2.840.113549.1.1.1",

@@ -289,6 +289,10 @@ export declare type CreateRootCertificateAuthorityRequest = Message<"chancery.ad
   nameConstraints?: NameConstraints | undefined;
 
   /**
+   * Makes a retried call idempotent (AIP-155): the same caller repeating it
+   * with the same request_id within 24 hours gets the first answer, and
+   * nothing is created twice. 1-128 printable ASCII characters, e.g. a UUID.
+   *
    * @generated from field: string request_id = 7;
    */
   requestId: string;
@@ -342,6 +346,10 @@ export declare type CreateIntermediateCertificateAuthorityRequest = Message<"cha
   nameConstraints?: NameConstraints | undefined;
 
   /**
+   * Makes a retried call idempotent (AIP-155): the same caller repeating it
+   * with the same request_id within 24 hours gets the first answer, and
+   * nothing is created twice. 1-128 printable ASCII characters, e.g. a UUID.
+   *
    * @generated from field: string request_id = 8;
    */
   requestId: string;
@@ -378,6 +386,10 @@ export declare type CreateExternalCertificateAuthorityRequest = Message<"chancer
   pathLen?: number | undefined;
 
   /**
+   * Makes a retried call idempotent (AIP-155): the same caller repeating it
+   * with the same request_id within 24 hours gets the first answer, and
+   * nothing is created twice. 1-128 printable ASCII characters, e.g. a UUID.
+   *
    * @generated from field: string request_id = 5;
    */
   requestId: string;
@@ -404,6 +416,15 @@ export declare type ImportSignedCertificateRequest = Message<"chancery.admin.v1.
    * @generated from field: string certificate_chain_pem = 2;
    */
   certificateChainPem: string;
+
+  /**
+   * Makes a retried call idempotent (AIP-155): the same caller repeating it
+   * with the same request_id within 24 hours gets the first answer, and
+   * nothing is created twice. 1-128 printable ASCII characters, e.g. a UUID.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
 };
 
 /**
@@ -444,6 +465,15 @@ export declare type ImportCertificateAuthorityRequest = Message<"chancery.admin.
    * @generated from field: string passphrase = 5;
    */
   passphrase: string;
+
+  /**
+   * Makes a retried call idempotent (AIP-155): the same caller repeating it
+   * with the same request_id within 24 hours gets the first answer, and
+   * nothing is created twice. 1-128 printable ASCII characters, e.g. a UUID.
+   *
+   * @generated from field: string request_id = 6;
+   */
+  requestId: string;
 };
 
 /**

@@ -27,6 +27,14 @@ export declare type SubjectAltName = Message<"chancery.admin.v1.SubjectAltName">
    * @generated from field: string value = 2;
    */
   value: string;
+
+  /**
+   * For TYPE_OTHER_NAME: the id of a SAN_OTHER_NAME entry of the OID
+   * registry, e.g. "upn" (value "alice@corp.example").
+   *
+   * @generated from field: string other_name = 3;
+   */
+  otherName: string;
 };
 
 /**
@@ -71,6 +79,13 @@ export enum SubjectAltName_Type {
    * @generated from enum value: TYPE_URI = 4;
    */
   URI = 4,
+
+  /**
+   * otherName (RFC 5280 §4.2.1.6) of the OID registry entry named in other_name.
+   *
+   * @generated from enum value: TYPE_OTHER_NAME = 5;
+   */
+  OTHER_NAME = 5,
 }
 
 /**

@@ -332,6 +332,15 @@ export declare type Profile_SubjectAltNameRules = Message<"chancery.admin.v1.Pro
    * @generated from field: bool allow_wildcard = 5;
    */
   allowWildcard: boolean;
+
+  /**
+   * otherName SANs allowed, by the id of a SAN_OTHER_NAME entry of the
+   * OID registry (RegistryService), e.g. "upn". Values must fit the
+   * entry's value type and pattern.
+   *
+   * @generated from field: repeated string other_names = 6;
+   */
+  otherNames: string[];
 };
 
 /**
@@ -373,7 +382,9 @@ export declare const Profile_SubjectAltNameRules_PatternsSchema: GenMessage<Prof
 
 /**
  * Attribute types are short names (CN, O, OU, C, ST, L, serialNumber,
- * emailAddress, UID, DC, ...) or dotted OIDs.
+ * emailAddress, UID, DC, SNILS, INN, INNLE, OGRN, OGRNIP, ...), dotted
+ * OIDs (values as UTF8String), or the id of a SUBJECT_ATTRIBUTE entry of
+ * the OID registry, whose value type and pattern then apply.
  *
  * @generated from message chancery.admin.v1.Profile.SubjectRules
  */
@@ -407,6 +418,9 @@ export declare type Profile_SubjectRules = Message<"chancery.admin.v1.Profile.Su
 export declare const Profile_SubjectRulesSchema: GenMessage<Profile_SubjectRules>;
 
 /**
+ * Either inline (oid, with optional cps_uri and user_notice) or a
+ * reference to the certificate policy registry (policy), never both.
+ *
  * @generated from message chancery.admin.v1.Profile.CertificatePolicy
  */
 export declare type Profile_CertificatePolicy = Message<"chancery.admin.v1.Profile.CertificatePolicy"> & {
@@ -430,6 +444,14 @@ export declare type Profile_CertificatePolicy = Message<"chancery.admin.v1.Profi
    * @generated from field: string user_notice = 3;
    */
   userNotice: string;
+
+  /**
+   * The id of a certificate policy registry entry, e.g. "qes-individual";
+   * its OID, CPS URI and notice are used as they are when a certificate is issued.
+   *
+   * @generated from field: string policy = 4;
+   */
+  policy: string;
 };
 
 /**
@@ -439,6 +461,9 @@ export declare type Profile_CertificatePolicy = Message<"chancery.admin.v1.Profi
 export declare const Profile_CertificatePolicySchema: GenMessage<Profile_CertificatePolicy>;
 
 /**
+ * Either inline (oid and DER value) or a registry extension
+ * (object_identifier and text_value), never both.
+ *
  * @generated from message chancery.admin.v1.Profile.CustomExtension
  */
 export declare type Profile_CustomExtension = Message<"chancery.admin.v1.Profile.CustomExtension"> & {
@@ -460,6 +485,19 @@ export declare type Profile_CustomExtension = Message<"chancery.admin.v1.Profile
    * @generated from field: bytes value = 3;
    */
   value: Uint8Array;
+
+  /**
+   * The id of an EXTENSION entry of the OID registry; extnValue is then
+   * text_value encoded as the entry's string type.
+   *
+   * @generated from field: string object_identifier = 4;
+   */
+  objectIdentifier: string;
+
+  /**
+   * @generated from field: string text_value = 5;
+   */
+  textValue: string;
 };
 
 /**
@@ -537,7 +575,7 @@ export declare const Profile_ShortLivedSchema: GenMessage<Profile_ShortLived>;
  */
 export declare type Profile_ApprovalRequirement = Message<"chancery.admin.v1.Profile.ApprovalRequirement"> & {
   /**
-   * Requests under this profile wait for approval.
+   * Requests under this profile, and changes to the profile itself, wait for approval.
    *
    * @generated from field: bool required = 1;
    */
@@ -573,6 +611,13 @@ export declare type CreateProfileRequest = Message<"chancery.admin.v1.CreateProf
    * @generated from field: string profile_id = 2;
    */
   profileId: string;
+
+  /**
+   * Idempotency key (AIP-155): a repeated call with the same id and body returns the first result.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
 };
 
 /**
@@ -853,7 +898,13 @@ export declare const ProfileService: GenService<{
     output: typeof ListProfilesResponseSchema;
   },
   /**
-   * Replaces the fields named in update_mask (AIP-134).
+   * Replaces the fields named in update_mask (AIP-134). A profile whose
+   * requires_approval.required is set is not changed here (FAILED_PRECONDITION):
+   * submit the change with RequestService.CreateRequest as request.profile_change
+   * (the same profile and update_mask). It applies once as many distinct admins
+   * other than the requester as requires_approval.approvers says have approved
+   * it, and only if the profile has not changed since. This includes switching
+   * requires_approval off; switching it on for a profile without it applies here.
    *
    * @generated from rpc chancery.admin.v1.ProfileService.UpdateProfile
    */
@@ -863,7 +914,9 @@ export declare const ProfileService: GenService<{
     output: typeof ProfileSchema;
   },
   /**
-   * Refused with FAILED_PRECONDITION while certificates issued under the profile exist.
+   * Refused with FAILED_PRECONDITION while certificates issued under the profile
+   * exist, and for a profile whose requires_approval.required is set: delete that
+   * through RequestService.CreateRequest with request.profile_deletion.
    *
    * @generated from rpc chancery.admin.v1.ProfileService.DeleteProfile
    */

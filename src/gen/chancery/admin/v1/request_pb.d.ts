@@ -6,6 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import type { Message } from "@bufbuild/protobuf";
 import type { KeyAlgorithm } from "./certificate_authority_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Profile } from "./profile_pb.js";
 
 /**
  * Describes the file chancery/admin/v1/request.proto.
@@ -13,11 +14,27 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 export declare const file_chancery_admin_v1_request: GenFile;
 
 /**
- * A request for a certificate in the approval queue. The requester says what
- * the certificate should hold, never which CA or profile: the first approver
- * chooses those, and the profile's approval rule says how many distinct
- * approvers it takes. When enough have approved, the gateway issues the
- * certificate through the same issuance pipeline as every protocol.
+ * A request in the approval queue: one queue, one set of rules (distinct
+ * approvers, never the requester, every step audited) for every kind.
+ *
+ * A certificate request (KIND_CERTIFICATE) says what the certificate should
+ * hold, never which CA or profile: the first approver chooses those, and the
+ * profile's approval rule says how many distinct approvers it takes. When
+ * enough have approved, the gateway issues the certificate through the same
+ * issuance pipeline as every protocol.
+ *
+ * A profile change (KIND_PROFILE_CHANGE, KIND_PROFILE_DELETION) is how a
+ * profile whose requires_approval.required is set is edited or deleted:
+ * ProfileService.UpdateProfile and DeleteProfile refuse such a profile with
+ * FAILED_PRECONDITION. Admins submit, see and approve these requests, and it
+ * takes as many distinct admins (never the requester) as the profile's
+ * requires_approval.approvers says at each approval (1 for a profile that
+ * does not require approval, which an admin may still put up for review).
+ * The final approval applies the change in the same transaction that
+ * records it, and only to the definition it was proposed against: if the
+ * profile changed in the meantime (or the deletion is no longer possible,
+ * or the proposal is no longer valid), the approval answers
+ * FAILED_PRECONDITION and the request becomes STATE_FAILED with the reason.
  *
  * @generated from message chancery.admin.v1.Request
  */
@@ -98,7 +115,8 @@ export declare type Request = Message<"chancery.admin.v1.Request"> & {
   certificateAuthority: string;
 
   /**
-   * "profiles/{profile_name}" chosen by the first approver. Output only.
+   * "profiles/{profile_name}" chosen by the first approver; for a profile
+   * change, the profile it changes (set at submission). Output only.
    *
    * @generated from field: string profile = 11;
    */
@@ -106,7 +124,8 @@ export declare type Request = Message<"chancery.admin.v1.Request"> & {
 
   /**
    * Distinct approvals the profile requires (1 unless its
-   * requires_approval says more), as of the last approval. Output only.
+   * requires_approval says more), as of the last approval (for a profile
+   * change, as of submission until the first approval). Output only.
    *
    * @generated from field: int32 required_approvals = 12;
    */
@@ -174,6 +193,40 @@ export declare type Request = Message<"chancery.admin.v1.Request"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 21;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Output only.
+   *
+   * @generated from field: chancery.admin.v1.Request.Kind kind = 22;
+   */
+  kind: Request_Kind;
+
+  /**
+   * Set for a profile change; for a certificate request, leave both unset
+   * and fill in the certificate fields above (giving both is INVALID_ARGUMENT).
+   *
+   * @generated from oneof chancery.admin.v1.Request.change
+   */
+  change: {
+    /**
+     * @generated from field: chancery.admin.v1.Request.ProfileChange profile_change = 23;
+     */
+    value: Request_ProfileChange;
+    case: "profileChange";
+  } | {
+    /**
+     * @generated from field: chancery.admin.v1.Request.ProfileDeletion profile_deletion = 24;
+     */
+    value: Request_ProfileDeletion;
+    case: "profileDeletion";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Set when FAILED: why the approved change was not applied. Output only.
+   *
+   * @generated from field: string failure_reason = 25;
+   */
+  failureReason: string;
 };
 
 /**
@@ -181,6 +234,74 @@ export declare type Request = Message<"chancery.admin.v1.Request"> & {
  * Use `create(RequestSchema)` to create a new message.
  */
 export declare const RequestSchema: GenMessage<Request>;
+
+/**
+ * A change to a profile, proposed like ProfileService.UpdateProfile.
+ *
+ * @generated from message chancery.admin.v1.Request.ProfileChange
+ */
+export declare type Request_ProfileChange = Message<"chancery.admin.v1.Request.ProfileChange"> & {
+  /**
+   * On submission, as UpdateProfileRequest.profile: profile.name says which
+   * profile, and the fields named in update_mask are taken from here. The
+   * proposal is validated like UpdateProfile validates (INVALID_ARGUMENT
+   * naming the field), and again when it is applied. As stored and
+   * returned: the whole definition the profile is to have, that is the
+   * mask applied to the definition current at submission.
+   *
+   * @generated from field: chancery.admin.v1.Profile profile = 1;
+   */
+  profile?: Profile | undefined;
+
+  /**
+   * As UpdateProfileRequest.update_mask (AIP-134; "*" for every field).
+   *
+   * @generated from field: repeated string update_mask = 2;
+   */
+  updateMask: string[];
+
+  /**
+   * The definition the change was proposed against (the profile as it was
+   * at submission). Output only.
+   *
+   * @generated from field: chancery.admin.v1.Profile base_profile = 3;
+   */
+  baseProfile?: Profile | undefined;
+};
+
+/**
+ * Describes the message chancery.admin.v1.Request.ProfileChange.
+ * Use `create(Request_ProfileChangeSchema)` to create a new message.
+ */
+export declare const Request_ProfileChangeSchema: GenMessage<Request_ProfileChange>;
+
+/**
+ * The deletion of a profile. Refused (FAILED_PRECONDITION) at submission
+ * and again when applied while certificates issued under it exist.
+ *
+ * @generated from message chancery.admin.v1.Request.ProfileDeletion
+ */
+export declare type Request_ProfileDeletion = Message<"chancery.admin.v1.Request.ProfileDeletion"> & {
+  /**
+   * "profiles/{profile_name}".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The definition to be deleted, as it was at submission. Output only.
+   *
+   * @generated from field: chancery.admin.v1.Profile base_profile = 2;
+   */
+  baseProfile?: Profile | undefined;
+};
+
+/**
+ * Describes the message chancery.admin.v1.Request.ProfileDeletion.
+ * Use `create(Request_ProfileDeletionSchema)` to create a new message.
+ */
+export declare const Request_ProfileDeletionSchema: GenMessage<Request_ProfileDeletion>;
 
 /**
  * One subjectAltName entry (RFC 5280 §4.2.1.6).
@@ -197,6 +318,14 @@ export declare type Request_SubjectAltName = Message<"chancery.admin.v1.Request.
    * @generated from field: string value = 2;
    */
   value: string;
+
+  /**
+   * For TYPE_OTHER_NAME: the id of a SAN_OTHER_NAME entry of the OID
+   * registry, e.g. "upn"; checked against the profile chosen at approval.
+   *
+   * @generated from field: string other_name = 3;
+   */
+  otherName: string;
 };
 
 /**
@@ -241,6 +370,13 @@ export enum Request_SubjectAltName_Type {
    * @generated from enum value: TYPE_URI = 4;
    */
   URI = 4,
+
+  /**
+   * otherName (RFC 5280 §4.2.1.6) of the OID registry entry named in other_name.
+   *
+   * @generated from enum value: TYPE_OTHER_NAME = 5;
+   */
+  OTHER_NAME = 5,
 }
 
 /**
@@ -302,6 +438,23 @@ export enum Request_State {
    * @generated from enum value: STATE_REJECTED = 3;
    */
   REJECTED = 3,
+
+  /**
+   * A profile change approved by enough distinct admins and applied, in
+   * one step. Final.
+   *
+   * @generated from enum value: STATE_APPLIED = 4;
+   */
+  APPLIED = 4,
+
+  /**
+   * A profile change approved by enough distinct admins that could not be
+   * applied (failure_reason says why, e.g. "the profile changed since this
+   * request was submitted"); nothing was changed. Final: submit a new one.
+   *
+   * @generated from enum value: STATE_FAILED = 5;
+   */
+  FAILED = 5,
 }
 
 /**
@@ -310,16 +463,57 @@ export enum Request_State {
 export declare const Request_StateSchema: GenEnum<Request_State>;
 
 /**
+ * What the request asks for; set from which of profile_change and
+ * profile_deletion is given (neither: a certificate).
+ *
+ * @generated from enum chancery.admin.v1.Request.Kind
+ */
+export enum Request_Kind {
+  /**
+   * @generated from enum value: KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: KIND_CERTIFICATE = 1;
+   */
+  CERTIFICATE = 1,
+
+  /**
+   * @generated from enum value: KIND_PROFILE_CHANGE = 2;
+   */
+  PROFILE_CHANGE = 2,
+
+  /**
+   * @generated from enum value: KIND_PROFILE_DELETION = 3;
+   */
+  PROFILE_DELETION = 3,
+}
+
+/**
+ * Describes the enum chancery.admin.v1.Request.Kind.
+ */
+export declare const Request_KindSchema: GenEnum<Request_Kind>;
+
+/**
  * @generated from message chancery.admin.v1.CreateRequestRequest
  */
 export declare type CreateRequestRequest = Message<"chancery.admin.v1.CreateRequestRequest"> & {
   /**
    * Input: free_form, common_name, subject_alt_names, key_algorithm, csr_pem
-   * and comment; output-only fields are ignored.
+   * and comment for a certificate; profile_change or profile_deletion (and
+   * comment) for a profile change. Output-only fields are ignored.
    *
    * @generated from field: chancery.admin.v1.Request request = 1;
    */
   request?: Request | undefined;
+
+  /**
+   * Idempotency key (AIP-155): a repeated call with the same id and body returns the first result.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
 };
 
 /**
@@ -365,11 +559,18 @@ export declare type ListRequestsRequest = Message<"chancery.admin.v1.ListRequest
   pageSize: number;
 
   /**
-   * From a previous response, with the same state.
+   * From a previous response, with the same state and kind.
    *
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Only requests of this kind; unset: every kind.
+   *
+   * @generated from field: chancery.admin.v1.Request.Kind kind = 4;
+   */
+  kind: Request_Kind;
 };
 
 /**
@@ -510,6 +711,16 @@ export declare type RequestCounts = Message<"chancery.admin.v1.RequestCounts"> &
    * @generated from field: int64 rejected = 3;
    */
   rejected: bigint;
+
+  /**
+   * @generated from field: int64 applied = 4;
+   */
+  applied: bigint;
+
+  /**
+   * @generated from field: int64 failed = 5;
+   */
+  failed: bigint;
 };
 
 /**
@@ -562,15 +773,21 @@ export declare type ExportRequestPkcs12Response = Message<"chancery.admin.v1.Exp
 export declare const ExportRequestPkcs12ResponseSchema: GenMessage<ExportRequestPkcs12Response>;
 
 /**
- * The approval queue. Everyone submits and reads their own requests;
- * operators approve and reject through the CAs assigned to them, admins
- * through any. Operators see requests no one has approved yet, those
- * approved through their CAs, and their own; admins see all.
+ * The approval queue. Everyone submits and reads their own certificate
+ * requests; operators approve and reject through the CAs assigned to them,
+ * admins through any. Operators see certificate requests no one has
+ * approved yet, those approved through their CAs, and their own; admins see
+ * all, and only admins submit, see, approve and reject profile changes.
+ * A CA or request an operator may not use is NOT_FOUND, as in
+ * CertificateAuthorityService and CertificateService.
  *
  * @generated from service chancery.admin.v1.RequestService
  */
 export declare const RequestService: GenService<{
   /**
+   * A certificate request (any signed-in user) or a profile change or
+   * deletion (admins only, PERMISSION_DENIED for others).
+   *
    * @generated from rpc chancery.admin.v1.RequestService.CreateRequest
    */
   createRequest: {
@@ -597,13 +814,17 @@ export declare const RequestService: GenService<{
     output: typeof ListRequestsResponseSchema;
   },
   /**
-   * Records the caller's approval and issues the certificate once the
-   * profile's number of distinct approvers is reached. The requester can
-   * never approve their own request (PERMISSION_DENIED); approving twice is
-   * ALREADY_EXISTS. The first approver fixes CA and profile (and, for a
+   * Records the caller's approval and issues the certificate (or applies
+   * the profile change) once the profile's number of distinct approvers is
+   * reached. The requester can never approve their own request
+   * (PERMISSION_DENIED); approving twice is ALREADY_EXISTS. The first
+   * approver of a certificate request fixes CA and profile (and, for a
    * free-form request, the content); a later approver naming different ones
-   * is refused with FAILED_PRECONDITION. For a CA that requires a TOTP code,
-   * send it in the "chancery-otp" header.
+   * is refused with FAILED_PRECONDITION. Naming a CA the operator may not use
+   * is NOT_FOUND. For a CA that requires a TOTP code, send it in the
+   * "chancery-otp" header. A profile change takes no CA, profile or content
+   * here; when it cannot be applied, this answers FAILED_PRECONDITION and the
+   * request is left FAILED (see Request).
    *
    * @generated from rpc chancery.admin.v1.RequestService.ApproveRequest
    */

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, EmptySchema, Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file chancery/admin/v1/token.proto.
@@ -48,6 +48,57 @@ export declare type PersonalAccessToken = Message<"chancery.admin.v1.PersonalAcc
  * Use `create(PersonalAccessTokenSchema)` to create a new message.
  */
 export declare const PersonalAccessTokenSchema: GenMessage<PersonalAccessToken>;
+
+/**
+ * A one-time enrollment code, with which a user who has no token yet makes
+ * their first one. An admin creates it for the user (the user needs API
+ * access), hands it over out of band, and the user redeems it with
+ * RedeemTokenEnrollment. The code is shown once; the gateway keeps only its
+ * hash. It is single-use, expires, and is deleted when the user is disabled
+ * or loses API access. A user has at most one: a new one replaces the old.
+ *
+ * @generated from message chancery.admin.v1.TokenEnrollment
+ */
+export declare type TokenEnrollment = Message<"chancery.admin.v1.TokenEnrollment"> & {
+  /**
+   * Resource name: "users/{id}/tokenEnrollment".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The visible start of the code, e.g. "chancery_enr_AbC1xy", to recognise it.
+   *
+   * @generated from field: string prefix = 2;
+   */
+  prefix: string;
+
+  /**
+   * "users/{id}" of the admin who created it.
+   *
+   * @generated from field: string creator = 3;
+   */
+  creator: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 4;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * The code is refused from this instant on.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 5;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message chancery.admin.v1.TokenEnrollment.
+ * Use `create(TokenEnrollmentSchema)` to create a new message.
+ */
+export declare const TokenEnrollmentSchema: GenMessage<TokenEnrollment>;
 
 /**
  * @generated from message chancery.admin.v1.CreateTokenRequest
@@ -145,7 +196,110 @@ export declare type RevokeTokenResponse = Message<"chancery.admin.v1.RevokeToken
 export declare const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse>;
 
 /**
- * Each user manages their own token; admins may revoke anyone's.
+ * @generated from message chancery.admin.v1.CreateTokenEnrollmentRequest
+ */
+export declare type CreateTokenEnrollmentRequest = Message<"chancery.admin.v1.CreateTokenEnrollmentRequest"> & {
+  /**
+   * "users/{id}" of the user the code is for.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * How long the code stays valid: whole seconds, 5 minutes to 7 days. Unset: 24 hours.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 2;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message chancery.admin.v1.CreateTokenEnrollmentRequest.
+ * Use `create(CreateTokenEnrollmentRequestSchema)` to create a new message.
+ */
+export declare const CreateTokenEnrollmentRequestSchema: GenMessage<CreateTokenEnrollmentRequest>;
+
+/**
+ * @generated from message chancery.admin.v1.CreateTokenEnrollmentResponse
+ */
+export declare type CreateTokenEnrollmentResponse = Message<"chancery.admin.v1.CreateTokenEnrollmentResponse"> & {
+  /**
+   * @generated from field: chancery.admin.v1.TokenEnrollment enrollment = 1;
+   */
+  enrollment?: TokenEnrollment | undefined;
+
+  /**
+   * The whole code, "chancery_enr_...": shown this once, never again.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.CreateTokenEnrollmentResponse.
+ * Use `create(CreateTokenEnrollmentResponseSchema)` to create a new message.
+ */
+export declare const CreateTokenEnrollmentResponseSchema: GenMessage<CreateTokenEnrollmentResponse>;
+
+/**
+ * @generated from message chancery.admin.v1.GetTokenEnrollmentRequest
+ */
+export declare type GetTokenEnrollmentRequest = Message<"chancery.admin.v1.GetTokenEnrollmentRequest"> & {
+  /**
+   * "users/{id}/tokenEnrollment".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.GetTokenEnrollmentRequest.
+ * Use `create(GetTokenEnrollmentRequestSchema)` to create a new message.
+ */
+export declare const GetTokenEnrollmentRequestSchema: GenMessage<GetTokenEnrollmentRequest>;
+
+/**
+ * @generated from message chancery.admin.v1.DeleteTokenEnrollmentRequest
+ */
+export declare type DeleteTokenEnrollmentRequest = Message<"chancery.admin.v1.DeleteTokenEnrollmentRequest"> & {
+  /**
+   * "users/{id}/tokenEnrollment".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.DeleteTokenEnrollmentRequest.
+ * Use `create(DeleteTokenEnrollmentRequestSchema)` to create a new message.
+ */
+export declare const DeleteTokenEnrollmentRequestSchema: GenMessage<DeleteTokenEnrollmentRequest>;
+
+/**
+ * @generated from message chancery.admin.v1.RedeemTokenEnrollmentRequest
+ */
+export declare type RedeemTokenEnrollmentRequest = Message<"chancery.admin.v1.RedeemTokenEnrollmentRequest"> & {
+  /**
+   * The whole code, "chancery_enr_...".
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.RedeemTokenEnrollmentRequest.
+ * Use `create(RedeemTokenEnrollmentRequestSchema)` to create a new message.
+ */
+export declare const RedeemTokenEnrollmentRequestSchema: GenMessage<RedeemTokenEnrollmentRequest>;
+
+/**
+ * Each user manages their own token; admins may revoke anyone's, and give a
+ * user without a token a one-time enrollment code to make their first.
  *
  * @generated from service chancery.admin.v1.TokenService
  */
@@ -185,6 +339,53 @@ export declare const TokenService: GenService<{
     methodKind: "unary";
     input: typeof RevokeTokenRequestSchema;
     output: typeof RevokeTokenResponseSchema;
+  },
+  /**
+   * Admins: a new enrollment code for a user with API access, replacing any
+   * code the user had. FAILED_PRECONDITION when the user is disabled or has
+   * no API access.
+   *
+   * @generated from rpc chancery.admin.v1.TokenService.CreateTokenEnrollment
+   */
+  createTokenEnrollment: {
+    methodKind: "unary";
+    input: typeof CreateTokenEnrollmentRequestSchema;
+    output: typeof CreateTokenEnrollmentResponseSchema;
+  },
+  /**
+   * Admins: the user's outstanding code; NOT_FOUND when there is none or it expired.
+   *
+   * @generated from rpc chancery.admin.v1.TokenService.GetTokenEnrollment
+   */
+  getTokenEnrollment: {
+    methodKind: "unary";
+    input: typeof GetTokenEnrollmentRequestSchema;
+    output: typeof TokenEnrollmentSchema;
+  },
+  /**
+   * Admins: withdraws the user's code. Deleting none is not an error.
+   *
+   * @generated from rpc chancery.admin.v1.TokenService.DeleteTokenEnrollment
+   */
+  deleteTokenEnrollment: {
+    methodKind: "unary";
+    input: typeof DeleteTokenEnrollmentRequestSchema;
+    output: typeof EmptySchema;
+  },
+  /**
+   * The one admin RPC that takes no bearer token (any "authorization" header
+   * is ignored): the code is the credential. Consumes the code and returns
+   * its user's token, replacing any token they had. UNAUTHENTICATED for an
+   * invalid, used or expired code (one message for all, and each attempt is
+   * audited as an authentication failure); PERMISSION_DENIED when the call
+   * comes from outside the user's allowed subnets (the code stays usable).
+   *
+   * @generated from rpc chancery.admin.v1.TokenService.RedeemTokenEnrollment
+   */
+  redeemTokenEnrollment: {
+    methodKind: "unary";
+    input: typeof RedeemTokenEnrollmentRequestSchema;
+    output: typeof CreateTokenResponseSchema;
   },
 }>;
 

@@ -3,13 +3,13 @@
 /* eslint-disable */
 
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_empty, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file chancery/admin/v1/token.proto.
  */
 export const file_chancery_admin_v1_token = /*@__PURE__*/
-  fileDesc("Ch1jaGFuY2VyeS9hZG1pbi92MS90b2tlbi5wcm90bxIRY2hhbmNlcnkuYWRtaW4udjEimAEKE1BlcnNvbmFsQWNjZXNzVG9rZW4SDAoEbmFtZRgBIAEoCRIOCgZwcmVmaXgYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJDcmVhdGVUb2tlblJlcXVlc3QiGAoWUmVnZW5lcmF0ZVRva2VuUmVxdWVzdCJcChNDcmVhdGVUb2tlblJlc3BvbnNlEjUKBXRva2VuGAEgASgLMiYuY2hhbmNlcnkuYWRtaW4udjEuUGVyc29uYWxBY2Nlc3NUb2tlbhIOCgZzZWNyZXQYAiABKAkiHwoPR2V0VG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiIgoSUmV2b2tlVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZTKIAwoMVG9rZW5TZXJ2aWNlElwKC0NyZWF0ZVRva2VuEiUuY2hhbmNlcnkuYWRtaW4udjEuQ3JlYXRlVG9rZW5SZXF1ZXN0GiYuY2hhbmNlcnkuYWRtaW4udjEuQ3JlYXRlVG9rZW5SZXNwb25zZRJkCg9SZWdlbmVyYXRlVG9rZW4SKS5jaGFuY2VyeS5hZG1pbi52MS5SZWdlbmVyYXRlVG9rZW5SZXF1ZXN0GiYuY2hhbmNlcnkuYWRtaW4udjEuQ3JlYXRlVG9rZW5SZXNwb25zZRJWCghHZXRUb2tlbhIiLmNoYW5jZXJ5LmFkbWluLnYxLkdldFRva2VuUmVxdWVzdBomLmNoYW5jZXJ5LmFkbWluLnYxLlBlcnNvbmFsQWNjZXNzVG9rZW4SXAoLUmV2b2tlVG9rZW4SJS5jaGFuY2VyeS5hZG1pbi52MS5SZXZva2VUb2tlblJlcXVlc3QaJi5jaGFuY2VyeS5hZG1pbi52MS5SZXZva2VUb2tlblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1jaGFuY2VyeS9hZG1pbi92MS90b2tlbi5wcm90bxIRY2hhbmNlcnkuYWRtaW4udjEimAEKE1BlcnNvbmFsQWNjZXNzVG9rZW4SDAoEbmFtZRgBIAEoCRIOCgZwcmVmaXgYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKiAQoPVG9rZW5FbnJvbGxtZW50EgwKBG5hbWUYASABKAkSDgoGcHJlZml4GAIgASgJEg8KB2NyZWF0b3IYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJDcmVhdGVUb2tlblJlcXVlc3QiGAoWUmVnZW5lcmF0ZVRva2VuUmVxdWVzdCJcChNDcmVhdGVUb2tlblJlc3BvbnNlEjUKBXRva2VuGAEgASgLMiYuY2hhbmNlcnkuYWRtaW4udjEuUGVyc29uYWxBY2Nlc3NUb2tlbhIOCgZzZWNyZXQYAiABKAkiHwoPR2V0VG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiIgoSUmV2b2tlVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTUmV2b2tlVG9rZW5SZXNwb25zZSJWChxDcmVhdGVUb2tlbkVucm9sbG1lbnRSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iZQodQ3JlYXRlVG9rZW5FbnJvbGxtZW50UmVzcG9uc2USNgoKZW5yb2xsbWVudBgBIAEoCzIiLmNoYW5jZXJ5LmFkbWluLnYxLlRva2VuRW5yb2xsbWVudBIMCgRjb2RlGAIgASgJIikKGUdldFRva2VuRW5yb2xsbWVudFJlcXVlc3QSDAoEbmFtZRgBIAEoCSIsChxEZWxldGVUb2tlbkVucm9sbG1lbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiLAocUmVkZWVtVG9rZW5FbnJvbGxtZW50UmVxdWVzdBIMCgRjb2RlGAEgASgJMsAGCgxUb2tlblNlcnZpY2USXAoLQ3JlYXRlVG9rZW4SJS5jaGFuY2VyeS5hZG1pbi52MS5DcmVhdGVUb2tlblJlcXVlc3QaJi5jaGFuY2VyeS5hZG1pbi52MS5DcmVhdGVUb2tlblJlc3BvbnNlEmQKD1JlZ2VuZXJhdGVUb2tlbhIpLmNoYW5jZXJ5LmFkbWluLnYxLlJlZ2VuZXJhdGVUb2tlblJlcXVlc3QaJi5jaGFuY2VyeS5hZG1pbi52MS5DcmVhdGVUb2tlblJlc3BvbnNlElYKCEdldFRva2VuEiIuY2hhbmNlcnkuYWRtaW4udjEuR2V0VG9rZW5SZXF1ZXN0GiYuY2hhbmNlcnkuYWRtaW4udjEuUGVyc29uYWxBY2Nlc3NUb2tlbhJcCgtSZXZva2VUb2tlbhIlLmNoYW5jZXJ5LmFkbWluLnYxLlJldm9rZVRva2VuUmVxdWVzdBomLmNoYW5jZXJ5LmFkbWluLnYxLlJldm9rZVRva2VuUmVzcG9uc2USegoVQ3JlYXRlVG9rZW5FbnJvbGxtZW50Ei8uY2hhbmNlcnkuYWRtaW4udjEuQ3JlYXRlVG9rZW5FbnJvbGxtZW50UmVxdWVzdBowLmNoYW5jZXJ5LmFkbWluLnYxLkNyZWF0ZVRva2VuRW5yb2xsbWVudFJlc3BvbnNlEmYKEkdldFRva2VuRW5yb2xsbWVudBIsLmNoYW5jZXJ5LmFkbWluLnYxLkdldFRva2VuRW5yb2xsbWVudFJlcXVlc3QaIi5jaGFuY2VyeS5hZG1pbi52MS5Ub2tlbkVucm9sbG1lbnQSYAoVRGVsZXRlVG9rZW5FbnJvbGxtZW50Ei8uY2hhbmNlcnkuYWRtaW4udjEuRGVsZXRlVG9rZW5FbnJvbGxtZW50UmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJwChVSZWRlZW1Ub2tlbkVucm9sbG1lbnQSLy5jaGFuY2VyeS5hZG1pbi52MS5SZWRlZW1Ub2tlbkVucm9sbG1lbnRSZXF1ZXN0GiYuY2hhbmNlcnkuYWRtaW4udjEuQ3JlYXRlVG9rZW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_empty, file_google_protobuf_timestamp]);
 
 /**
  * Describes the message chancery.admin.v1.PersonalAccessToken.
@@ -19,49 +19,92 @@ export const PersonalAccessTokenSchema = /*@__PURE__*/
   messageDesc(file_chancery_admin_v1_token, 0);
 
 /**
+ * Describes the message chancery.admin.v1.TokenEnrollment.
+ * Use `create(TokenEnrollmentSchema)` to create a new message.
+ */
+export const TokenEnrollmentSchema = /*@__PURE__*/
+  messageDesc(file_chancery_admin_v1_token, 1);
+
+/**
  * Describes the message chancery.admin.v1.CreateTokenRequest.
  * Use `create(CreateTokenRequestSchema)` to create a new message.
  */
 export const CreateTokenRequestSchema = /*@__PURE__*/
-  messageDesc(file_chancery_admin_v1_token, 1);
+  messageDesc(file_chancery_admin_v1_token, 2);
 
 /**
  * Describes the message chancery.admin.v1.RegenerateTokenRequest.
  * Use `create(RegenerateTokenRequestSchema)` to create a new message.
  */
 export const RegenerateTokenRequestSchema = /*@__PURE__*/
-  messageDesc(file_chancery_admin_v1_token, 2);
+  messageDesc(file_chancery_admin_v1_token, 3);
 
 /**
  * Describes the message chancery.admin.v1.CreateTokenResponse.
  * Use `create(CreateTokenResponseSchema)` to create a new message.
  */
 export const CreateTokenResponseSchema = /*@__PURE__*/
-  messageDesc(file_chancery_admin_v1_token, 3);
+  messageDesc(file_chancery_admin_v1_token, 4);
 
 /**
  * Describes the message chancery.admin.v1.GetTokenRequest.
  * Use `create(GetTokenRequestSchema)` to create a new message.
  */
 export const GetTokenRequestSchema = /*@__PURE__*/
-  messageDesc(file_chancery_admin_v1_token, 4);
+  messageDesc(file_chancery_admin_v1_token, 5);
 
 /**
  * Describes the message chancery.admin.v1.RevokeTokenRequest.
  * Use `create(RevokeTokenRequestSchema)` to create a new message.
  */
 export const RevokeTokenRequestSchema = /*@__PURE__*/
-  messageDesc(file_chancery_admin_v1_token, 5);
+  messageDesc(file_chancery_admin_v1_token, 6);
 
 /**
  * Describes the message chancery.admin.v1.RevokeTokenResponse.
  * Use `create(RevokeTokenResponseSchema)` to create a new message.
  */
 export const RevokeTokenResponseSchema = /*@__PURE__*/
-  messageDesc(file_chancery_admin_v1_token, 6);
+  messageDesc(file_chancery_admin_v1_token, 7);
 
 /**
- * Each user manages their own token; admins may revoke anyone's.
+ * Describes the message chancery.admin.v1.CreateTokenEnrollmentRequest.
+ * Use `create(CreateTokenEnrollmentRequestSchema)` to create a new message.
+ */
+export const CreateTokenEnrollmentRequestSchema = /*@__PURE__*/
+  messageDesc(file_chancery_admin_v1_token, 8);
+
+/**
+ * Describes the message chancery.admin.v1.CreateTokenEnrollmentResponse.
+ * Use `create(CreateTokenEnrollmentResponseSchema)` to create a new message.
+ */
+export const CreateTokenEnrollmentResponseSchema = /*@__PURE__*/
+  messageDesc(file_chancery_admin_v1_token, 9);
+
+/**
+ * Describes the message chancery.admin.v1.GetTokenEnrollmentRequest.
+ * Use `create(GetTokenEnrollmentRequestSchema)` to create a new message.
+ */
+export const GetTokenEnrollmentRequestSchema = /*@__PURE__*/
+  messageDesc(file_chancery_admin_v1_token, 10);
+
+/**
+ * Describes the message chancery.admin.v1.DeleteTokenEnrollmentRequest.
+ * Use `create(DeleteTokenEnrollmentRequestSchema)` to create a new message.
+ */
+export const DeleteTokenEnrollmentRequestSchema = /*@__PURE__*/
+  messageDesc(file_chancery_admin_v1_token, 11);
+
+/**
+ * Describes the message chancery.admin.v1.RedeemTokenEnrollmentRequest.
+ * Use `create(RedeemTokenEnrollmentRequestSchema)` to create a new message.
+ */
+export const RedeemTokenEnrollmentRequestSchema = /*@__PURE__*/
+  messageDesc(file_chancery_admin_v1_token, 12);
+
+/**
+ * Each user manages their own token; admins may revoke anyone's, and give a
+ * user without a token a one-time enrollment code to make their first.
  *
  * @generated from service chancery.admin.v1.TokenService
  */

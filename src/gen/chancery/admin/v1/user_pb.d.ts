@@ -108,7 +108,9 @@ export declare type CreateUserRequest = Message<"chancery.admin.v1.CreateUserReq
   user?: User | undefined;
 
   /**
-   * Makes a retried create idempotent (AIP-155).
+   * Makes a retried call idempotent (AIP-155): the same caller repeating it
+   * with the same request_id within 24 hours gets the first answer, and
+   * nothing is created twice. 1-128 printable ASCII characters, e.g. a UUID.
    *
    * @generated from field: string request_id = 2;
    */
