@@ -211,6 +211,16 @@ export function noRevocationAvailableExtension(): Extension {
   return { oid: oids.noRevAvail, critical: false, value: derNull };
 }
 
+/**
+ * RFC 6960 §4.2.2.2.1 id-pkix-ocsp-nocheck: NULL, in a delegated OCSP
+ * responder certificate, tells relying parties not to check the responder
+ * certificate's own revocation status (which would loop). Non-critical, so
+ * relying parties that do not know it still accept the certificate.
+ */
+export function ocspNoCheckExtension(): Extension {
+  return { oid: oids.ocspNoCheck, critical: false, value: derNull };
+}
+
 /** An extension given as an OID and DER value, e.g. from a profile's custom extensions. */
 export function customExtension(oid: string, critical: boolean, value: Uint8Array): Extension {
   derOid(oid); // validates the OID, throwing invalid_argument
