@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { sql } from "slonik";
+import { createOcspApp } from "../protocols/ocsp/routes.ts";
 import { startAdminListener } from "./admin/admin-listener.ts";
 import { createAdminRoutes } from "./admin/admin-routes.ts";
 import { createAuthenticationInterceptor } from "./admin/authentication.ts";
@@ -15,9 +16,12 @@ import type { CaService } from "./core/ca/ca-service.ts";
 import { createKeyEncryption } from "./core/ca/key-encryption.ts";
 import { type Clock, systemClock } from "./core/clock.ts";
 import { createCore } from "./core/create-core.ts";
+import { type CrlScheduler, createCrlScheduler } from "./core/crl/crl-scheduler.ts";
+import type { CrlService } from "./core/crl/crl-service.ts";
 import type { TokenService } from "./core/identity/token-service.ts";
 import type { UserService } from "./core/identity/user-service.ts";
 import type { IssuanceService } from "./core/issuance/issuance-service.ts";
+import { buildCaUrls } from "./core/profiles/ca-urls.ts";
 import type { ProfileService } from "./core/profiles/profile-service.ts";
 import { pemEncode } from "./core/x509/pem.ts";
 import { createWorkerSignatureVerifier } from "./core/x509/signature-verifier.ts";
@@ -38,6 +42,8 @@ export interface Gateway {
   readonly issuance: IssuanceService;
   readonly users: UserService;
   readonly tokens: TokenService;
+  readonly crls: CrlService;
+  readonly crlScheduler: CrlScheduler;
   readonly metrics: Metrics;
   readonly listenerTls: ListenerTls | null;
   readonly listeners: Readonly<Record<string, Listener>>;
@@ -80,7 +86,9 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     const metrics = createMetrics();
     const verifier = createWorkerSignatureVerifier();
     cleanup.push(() => verifier.close());
-    const { audit, cas, profiles, committer, issuance, users, tokens, authenticator, totp, requests, registry } =
+    // The scheduler needs the core's CRL service, the core's revocations need the scheduler: bound once both exist.
+    let crlScheduler: CrlScheduler | undefined;
+    const { audit, cas, profiles, committer, issuance, users, tokens, authenticator, totp, requests, registry, crls } =
       createCore({
         pool,
         keyEncryption,
@@ -89,6 +97,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
         publicBaseUrl: config.publicBaseUrl,
         verifier,
         metrics,
+        onRevoked: (caId) => crlScheduler?.requestRegeneration(caId),
       });
     cleanup.push(() => committer.close());
     cleanup.push(() => authenticator.close());
@@ -117,6 +126,12 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     } else {
       logger.warn('no CA named "issuing"; the bootstrap CA chain file was not written');
     }
+
+    // After bootstrap, so the first pass already sees the bootstrap CAs. Registered after the pool,
+    // so undo() (which runs in reverse) stops it, waiting for a running build, before the pool closes.
+    crlScheduler = createCrlScheduler({ crls, clock, logger });
+    crlScheduler.start();
+    cleanup.push(() => crlScheduler!.stop());
 
     let listenerTls: ListenerTls | null = null;
     if (config.tls.certificateFile && config.tls.keyFile) {
@@ -158,6 +173,8 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
           totp,
           requests,
           registry,
+          crls,
+          caUrls: (caId) => buildCaUrls(config.publicBaseUrl, caId),
           checkReady: () => checkDatabase().then(() => true),
           idempotency: { pool, clock, logger },
         }),
@@ -172,6 +189,18 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     } else {
       logger.warn("no TLS material for the admin listener (no issuing CA and no tls files); admin API not started");
     }
+
+    // Plain HTTP by design (RFC 9919, RFC 5280 §4.2.2.1): see protocols/ocsp/routes.ts.
+    const revocationListener = await startListener(
+      createOcspApp({ crls, cas, clock, logger }).callback(),
+      config.listen.ocsp,
+    );
+    cleanup.push(() => revocationListener.close());
+    listeners["ocsp"] = revocationListener;
+    logger.info(
+      { address: revocationListener.address, publicBaseUrl: config.publicBaseUrl },
+      "revocation listener ready (/crl/<ca>.crl /ca/<ca>.cer, plain HTTP)",
+    );
 
     const ops = createOpsApp({
       registry: metrics.registry,
@@ -193,6 +222,8 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       issuance,
       users,
       tokens,
+      crls,
+      crlScheduler,
       metrics,
       listenerTls,
       listeners,

@@ -107,6 +107,14 @@ const matrix: Record<string, Expectation> = {
   "chancery.admin.v1.CertificateAuthorityService/DisableCertificateAuthority": adminOnly,
   "chancery.admin.v1.CertificateAuthorityService/EnableCertificateAuthority": adminOnly,
   "chancery.admin.v1.CertificateAuthorityService/UpdateCertificateAuthority": adminOnly,
+  "chancery.admin.v1.CertificateAuthorityService/GetCrl": {
+    user: PD,
+    operator: "OK",
+    operatorUnassigned: NF,
+    admin: "OK",
+  },
+  // Even on a CA assigned to the operator.
+  "chancery.admin.v1.CertificateAuthorityService/RegenerateCrl": adminOnly,
 
   // CertificateService: operators issue/revoke through assigned CAs, admins through any; users read their own.
   "chancery.admin.v1.CertificateService/IssueCertificate": {
@@ -413,6 +421,10 @@ describe("admin API authorization matrix", () => {
       certificateAuthority: { name: f.spareCa, otpRequired: false },
       updateMask: ["otp_required"],
     }),
+    "chancery.admin.v1.CertificateAuthorityService/GetCrl": (kind) => ({
+      name: kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa,
+    }),
+    "chancery.admin.v1.CertificateAuthorityService/RegenerateCrl": () => ({ name: f.issuingCa }),
 
     "chancery.admin.v1.CertificateService/IssueCertificate": (kind) => {
       const cn = `${next("issue")}.example.com`;

@@ -1,10 +1,12 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { AuditLog } from "../core/audit/audit-log.ts";
 import type { CaService } from "../core/ca/ca-service.ts";
+import type { CrlService } from "../core/crl/crl-service.ts";
 import type { TokenService as CoreTokenService } from "../core/identity/token-service.ts";
 import type { TotpService } from "../core/identity/totp-service.ts";
 import type { UserService as CoreUserService } from "../core/identity/user-service.ts";
 import type { IssuanceService } from "../core/issuance/issuance-service.ts";
+import type { CaUrls } from "../core/profiles/ca-urls.ts";
 import type { ProfileService as CoreProfileService } from "../core/profiles/profile-service.ts";
 import type { RegistryService as CoreRegistryService } from "../core/registry/registry-service.ts";
 import type { RequestService as CoreRequestService } from "../core/requests/request-service.ts";
@@ -40,6 +42,9 @@ export function createAdminRoutes(deps: {
   totp: TotpService;
   requests: CoreRequestService;
   registry: CoreRegistryService;
+  crls: CrlService;
+  /** The published URLs of a CA (CRL download_url). */
+  caUrls: (caId: string) => CaUrls;
   /** Readiness for grpc.health.v1 (database reachable). */
   checkReady: () => Promise<boolean>;
   /** AIP-155 request_id storage for every unary RPC whose request has one. */
@@ -59,7 +64,10 @@ export function createAdminRoutes(deps: {
     const router = idempotentRouter(plainRouter, deps.idempotency);
     router.service(UserService, createUserAdmin({ users: deps.users, totp: deps.totp }));
     router.service(TokenService, createTokenAdmin({ tokens: deps.tokens }));
-    router.service(CertificateAuthorityService, createCertificateAuthorityAdmin({ cas: deps.cas }));
+    router.service(
+      CertificateAuthorityService,
+      createCertificateAuthorityAdmin({ cas: deps.cas, crls: deps.crls, caUrls: deps.caUrls }),
+    );
     router.service(AuditService, createAuditAdmin({ audit: deps.audit }));
     router.service(
       CertificateService,

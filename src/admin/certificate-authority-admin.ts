@@ -2,7 +2,10 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { CaService } from "../core/ca/ca-service.ts";
 import type { CertificateAuthority as CoreCa } from "../core/ca/certificate-authority.ts";
+import type { CrlService, CrlSnapshot } from "../core/crl/crl-service.ts";
+import { currentCrl } from "../core/crl/current-crl.ts";
 import { ChanceryError } from "../core/errors.ts";
+import type { CaUrls } from "../core/profiles/ca-urls.ts";
 import type { NameConstraints as CoreNameConstraints } from "../core/x509/extensions.ts";
 import type { NameAttribute as CoreNameAttribute } from "../core/x509/name.ts";
 import { pemEncode } from "../core/x509/pem.ts";
@@ -12,6 +15,8 @@ import {
   CertificateAuthority_State,
   CertificateAuthoritySchema,
   type CertificateAuthorityService,
+  type Crl,
+  CrlSchema,
   ListCertificateAuthoritiesResponseSchema,
   type NameAttribute,
   type NameConstraints,
@@ -28,8 +33,23 @@ const collection = "certificateAuthorities";
  */
 export function createCertificateAuthorityAdmin(deps: {
   cas: CaService;
+  crls: Pick<CrlService, "latest" | "refresh" | "generate">;
+  /** Where the CA's CRL is published (download_url). */
+  caUrls: (caId: string) => CaUrls;
 }): ServiceImpl<typeof CertificateAuthorityService> {
-  const { cas } = deps;
+  const { cas, crls } = deps;
+
+  function crlToProto(crl: CrlSnapshot): Crl {
+    return create(CrlSchema, {
+      name: `${collection}/${crl.caId}/crl`,
+      crlNumber: crl.number,
+      thisUpdate: timestamp(crl.thisUpdate),
+      nextUpdate: timestamp(crl.nextUpdate),
+      entryCount: crl.entryCount,
+      downloadUrl: deps.caUrls(crl.caId).crl,
+      sha256: crl.sha256,
+    });
+  }
 
   async function readable(context: HandlerContext, name: string): Promise<CoreCa> {
     const principal = requireRole(context, "operator");
@@ -174,6 +194,19 @@ export function createCertificateAuthorityAdmin(deps: {
       }
       const updated = await cas.get(id);
       return toProto(updated, updated.certificateDer ? await cas.chainPem(id) : "");
+    },
+
+    async getCrl(request, context) {
+      const ca = await readable(context, request.name);
+      // Built on demand like the public listener does, so this grants an operator nothing an anonymous GET does not.
+      const crl = await currentCrl(crls, ca.id);
+      if (!crl) throw new ChanceryError("failed_precondition", `CA ${ca.name} is ${ca.status} and has no CRL`);
+      return crlToProto(crl);
+    },
+
+    async regenerateCrl(request, context) {
+      const by = actorOf(context, requireRole(context, "admin"));
+      return crlToProto(await crls.generate(idFromName(request.name, collection), by));
     },
 
     async enableCertificateAuthority(request, context) {

@@ -5,6 +5,7 @@ import { type AuditLog, createAuditLog } from "./audit/audit-log.ts";
 import { type CaService, createCaService } from "./ca/ca-service.ts";
 import type { KeyEncryption } from "./ca/key-encryption.ts";
 import type { Clock } from "./clock.ts";
+import { type CrlService, type CrlServiceOptions, createCrlService } from "./crl/crl-service.ts";
 import { type Authenticator, createAuthenticator } from "./identity/authenticator.ts";
 import { createSignInFailureLog } from "./identity/sign-in-failures.ts";
 import { createTokenService, type TokenService } from "./identity/token-service.ts";
@@ -30,6 +31,7 @@ export interface Core {
   readonly issuance: IssuanceService;
   readonly requests: RequestService;
   readonly registry: RegistryService;
+  readonly crls: CrlService;
 }
 
 /**
@@ -46,6 +48,9 @@ export function createCore(deps: {
   verifier?: SignatureVerifier | undefined;
   metrics?: Metrics | undefined;
   onCommitBatch?: ((size: number, seconds: number) => void) | undefined;
+  /** After a revocation commits, with the issuing CA's id (gateway.ts: request a new CRL). */
+  onRevoked?: ((caId: string) => void) | undefined;
+  crl?: CrlServiceOptions | undefined;
 }): Core {
   const { pool, clock, logger, metrics } = deps;
   const urlsFor = (caId: string) => buildCaUrls(deps.publicBaseUrl, caId);
@@ -74,7 +79,9 @@ export function createCore(deps: {
     metrics,
     urlsFor,
     verifier: deps.verifier,
+    onRevoked: deps.onRevoked,
   });
+  const crls = createCrlService({ pool, cas, audit, clock, logger, urlsFor, options: deps.crl });
   const users = createUserService({ pool, audit, clock });
   // Bad tokens and bad enrollment codes are audited through one bounded log; authenticator.close() closes it.
   const failures = createSignInFailureLog({ audit, clock, logger });
@@ -92,5 +99,5 @@ export function createCore(deps: {
     registry,
     issuance,
   });
-  return { audit, users, tokens, authenticator, totp, cas, profiles, committer, issuance, requests, registry };
+  return { audit, users, tokens, authenticator, totp, cas, profiles, committer, issuance, requests, registry, crls };
 }

@@ -35,7 +35,7 @@ export async function startTestGateway(
     configSchema.parse({
       dataDir,
       database: { url: db.url },
-      listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0" },
+      listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0", ocsp: "127.0.0.1:0" },
       log: { level: "silent" },
     }),
     testLogger,

@@ -114,6 +114,12 @@ export function createIssuanceService(deps: {
   urlsFor: (caId: string) => CaUrls;
   /** Where CSR signatures are checked; inline when not given (gateway.ts passes worker threads). */
   verifier?: SignatureVerifier | undefined;
+  /**
+   * Told the issuing CA's id after a revocation has committed (not for a
+   * repeat of an earlier one). gateway.ts asks the CRL scheduler for a new
+   * CRL here, so the core knows nothing of scheduling.
+   */
+  onRevoked?: ((caId: string) => void) | undefined;
 }): IssuanceService {
   const verifier = deps.verifier ?? createInlineSignatureVerifier();
   const contexts = new Map<string, Promise<IssuingContext>>();
@@ -245,7 +251,8 @@ export function createIssuanceService(deps: {
     const code = revocationReasons[input.reason];
     if (code === undefined) throw new ChanceryError("invalid_argument", `unknown revocation reason ${input.reason}`);
     const revokedAt = new Date(Math.floor(deps.clock.now().getTime() / 1000) * 1000);
-    return deps.pool.transaction(async (tx) => {
+    let revokedUnder: string | null = null;
+    const revocation = await deps.pool.transaction(async (tx) => {
       const result = await revokeCertificateRow(tx, serialHex, { reason: code, revokedAt });
       if (!result) throw new ChanceryError("not_found", `no certificate with serial ${serialHex}`);
       const stored = {
@@ -264,9 +271,20 @@ export function createIssuanceService(deps: {
           },
         ]);
         deps.metrics?.certificatesRevoked.inc({ reason: input.reason });
+        revokedUnder = result.row.ca_id;
       }
       return stored;
     });
+    // After the commit: a CRL built earlier could not see the revocation.
+    if (revokedUnder !== null) {
+      try {
+        deps.onRevoked?.(revokedUnder);
+      } catch (err) {
+        // The revocation stands; the periodic CRL pass notices the missing entry.
+        deps.logger.error({ err, caId: revokedUnder }, "revocation listener failed");
+      }
+    }
+    return revocation;
   }
 
   const requestsInFlight = new Map<string, Promise<CertificateWithChain>>();

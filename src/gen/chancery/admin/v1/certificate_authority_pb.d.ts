@@ -253,6 +253,65 @@ export declare type NameConstraints = Message<"chancery.admin.v1.NameConstraints
 export declare const NameConstraintsSchema: GenMessage<NameConstraints>;
 
 /**
+ * A CRL (RFC 5280 §5) as published on the revocation listener; the
+ * signed bytes are at download_url.
+ *
+ * @generated from message chancery.admin.v1.Crl
+ */
+export declare type Crl = Message<"chancery.admin.v1.Crl"> & {
+  /**
+   * Resource name: "certificateAuthorities/{id}/crl".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * cRLNumber (RFC 5280 §5.2.3): grows by one with every CRL of the CA.
+   *
+   * @generated from field: int64 crl_number = 2;
+   */
+  crlNumber: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp this_update = 3;
+   */
+  thisUpdate?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp next_update = 4;
+   */
+  nextUpdate?: Timestamp | undefined;
+
+  /**
+   * Revoked certificates listed.
+   *
+   * @generated from field: int32 entry_count = 5;
+   */
+  entryCount: number;
+
+  /**
+   * The cRLDistributionPoints URL in the CA's certificates (DER).
+   *
+   * @generated from field: string download_url = 6;
+   */
+  downloadUrl: string;
+
+  /**
+   * Lower-case hex SHA-256 of the DER CRL; the listener's ETag.
+   *
+   * @generated from field: string sha256 = 7;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.Crl.
+ * Use `create(CrlSchema)` to create a new message.
+ */
+export declare const CrlSchema: GenMessage<Crl>;
+
+/**
  * @generated from message chancery.admin.v1.CreateRootCertificateAuthorityRequest
  */
 export declare type CreateRootCertificateAuthorityRequest = Message<"chancery.admin.v1.CreateRootCertificateAuthorityRequest"> & {
@@ -594,6 +653,42 @@ export declare type UpdateCertificateAuthorityRequest = Message<"chancery.admin.
 export declare const UpdateCertificateAuthorityRequestSchema: GenMessage<UpdateCertificateAuthorityRequest>;
 
 /**
+ * @generated from message chancery.admin.v1.GetCrlRequest
+ */
+export declare type GetCrlRequest = Message<"chancery.admin.v1.GetCrlRequest"> & {
+  /**
+   * "certificateAuthorities/{id}".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.GetCrlRequest.
+ * Use `create(GetCrlRequestSchema)` to create a new message.
+ */
+export declare const GetCrlRequestSchema: GenMessage<GetCrlRequest>;
+
+/**
+ * @generated from message chancery.admin.v1.RegenerateCrlRequest
+ */
+export declare type RegenerateCrlRequest = Message<"chancery.admin.v1.RegenerateCrlRequest"> & {
+  /**
+   * "certificateAuthorities/{id}".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.RegenerateCrlRequest.
+ * Use `create(RegenerateCrlRequestSchema)` to create a new message.
+ */
+export declare const RegenerateCrlRequestSchema: GenMessage<RegenerateCrlRequest>;
+
+/**
  * @generated from enum chancery.admin.v1.KeyAlgorithm
  */
 export enum KeyAlgorithm {
@@ -731,6 +826,28 @@ export declare const CertificateAuthorityService: GenService<{
     methodKind: "unary";
     input: typeof UpdateCertificateAuthorityRequestSchema;
     output: typeof CertificateAuthoritySchema;
+  },
+  /**
+   * The CA's newest CRL; built first if the CA has none yet. Operators: assigned CAs only.
+   *
+   * @generated from rpc chancery.admin.v1.CertificateAuthorityService.GetCrl
+   */
+  getCrl: {
+    methodKind: "unary";
+    input: typeof GetCrlRequestSchema;
+    output: typeof CrlSchema;
+  },
+  /**
+   * Builds, signs and publishes the CA's next CRL now (admins only), e.g.
+   * after changing what a CRL should list, instead of waiting for the
+   * scheduler. Audited as crl.generate.
+   *
+   * @generated from rpc chancery.admin.v1.CertificateAuthorityService.RegenerateCrl
+   */
+  regenerateCrl: {
+    methodKind: "unary";
+    input: typeof RegenerateCrlRequestSchema;
+    output: typeof CrlSchema;
   },
 }>;
 
