@@ -29,6 +29,23 @@ describe("audit log", () => {
     expect(report).toEqual({ ok: true, checked: 41, headSeq: 41n });
   });
 
+  it("verifies a sound chain while appends keep committing (regression: read the head last, saw a truncation)", async () => {
+    let appending = true;
+    const writer = (async () => {
+      for (let i = 0; appending && i < 200; i++)
+        await audit.append([{ actor: "system", action: "test.background", target: `bg:${i}` }]);
+    })();
+    const reports = [];
+    for (let i = 0; i < 10; i++) reports.push(await audit.verify({ pageSize: 3 }));
+    appending = false;
+    await writer;
+    for (const report of reports)
+      expect(
+        report.ok,
+        JSON.stringify(report, (_, v) => String(v)),
+      ).toBe(true);
+  });
+
   it("refuses UPDATE, DELETE and TRUNCATE on audit_events", async () => {
     await expect(db.pool.query(sql.unsafe`UPDATE audit_events SET actor = 'mallory' WHERE seq = 1`)).rejects.toThrow(
       /append-only/,

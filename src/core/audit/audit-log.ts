@@ -69,12 +69,18 @@ export function createAuditLog(deps: { pool: DatabasePool; clock: Clock }): Audi
 
   async function verify(options: { pageSize?: number } = {}): Promise<AuditChainReport> {
     const pageSize = options.pageSize ?? 5000;
+    // The head first: an append commits its events and the new head together, so every event up to this
+    // head must exist, and events appended while we read (background jobs, other replicas) are not ours to
+    // judge. Reading the head last raced with them (regression: a CRL build at start made a sound chain
+    // look truncated).
+    const head = await readAuditHead(pool);
     let expectedPrev: Buffer = genesisHash;
     let expectedSeq = 1n;
     let checked = 0;
-    for (;;) {
+    while (expectedSeq <= head.seq) {
       const page = await readAuditEvents(pool, expectedSeq - 1n, pageSize);
       for (const event of page) {
+        if (event.seq > head.seq) break;
         if (event.seq !== expectedSeq) {
           return { ok: false, checked, brokenAtSeq: expectedSeq, reason: `event ${expectedSeq} is missing` };
         }
@@ -90,7 +96,6 @@ export function createAuditLog(deps: { pool: DatabasePool; clock: Clock }): Audi
       }
       if (page.length < pageSize) break;
     }
-    const head = await readAuditHead(pool);
     if (head.seq !== expectedSeq - 1n || !head.hash.equals(expectedPrev)) {
       return {
         ok: false,
