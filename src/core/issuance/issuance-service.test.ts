@@ -7,7 +7,7 @@ import { createTestCore } from "../../../test/support/test-core.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { isChanceryError } from "../errors.ts";
-import { openssl, opensslCsr, verifyChain } from "../x509/testing/openssl.ts";
+import { certificateText, openssl, opensslCsr, verifyChain } from "../x509/testing/openssl.ts";
 
 describe("issuance service", () => {
   let db: TestDatabase;
@@ -268,6 +268,42 @@ describe("issuance service", () => {
       await fresh.committer.close();
     } finally {
       await core.cas.setAllowedProfiles(issuing.id, [], admin);
+    }
+  });
+
+  it("never allows a CA profile by default: it must be on the CA's allowed list", async () => {
+    const admin = { actor: "user:admin" };
+    await core.profiles.create(
+      {
+        name: "sub-ca",
+        validity: { default: "365d", max: "365d" },
+        keyUsage: ["keyCertSign", "cRLSign"],
+        basicConstraints: { ca: true, pathLen: 0 },
+        san: { allowedTypes: [] },
+        subject: { keep: ["CN", "O"], required: ["CN"] },
+      },
+      admin,
+    );
+    const request = {
+      caId: root.id,
+      profileName: "sub-ca",
+      csrDer: opensslCsr({ subject: "/CN=Rogue Sub CA" }),
+      approved: { sans: [] },
+      requester: "user:operator",
+      sourceProtocol: "admin" as const,
+    };
+    await expect(core.issuance.issue(request)).rejects.toMatchObject({
+      code: "policy_violation",
+      message: expect.stringMatching(/makes CA certificates and must be listed/),
+    });
+    await core.cas.setAllowedProfiles(root.id, ["sub-ca", "tls-server"], admin);
+    try {
+      const fresh = createTestCore(db, { kek: core.kek });
+      const issued = await fresh.issuance.issue(request);
+      expect(certificateText(issued.der)).toContain("CA:TRUE, pathlen:0");
+      await fresh.committer.close();
+    } finally {
+      await core.cas.setAllowedProfiles(root.id, [], admin);
     }
   });
 

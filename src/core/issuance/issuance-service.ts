@@ -135,6 +135,13 @@ export function createIssuanceService(deps: {
         `profile ${profileName} is not allowed on CA ${ca.name} (allowed: ${ca.allowedProfiles.join(", ")})`,
       );
     const stored = await deps.profiles.get(profileName);
+    // A profile that makes CA certificates is never allowed by default (an empty list): whoever may issue
+    // through this CA would otherwise be able to mint subordinate CAs. It must be listed explicitly.
+    if (stored.profile.basicConstraints.ca && !ca.allowedProfiles.includes(profileName))
+      throw new ChanceryError(
+        "policy_violation",
+        `profile ${profileName} makes CA certificates and must be listed in CA ${ca.name}'s allowed profiles`,
+      );
     // An entry cannot be deleted while a profile names it, so failing here means a hand-edited database.
     const resolved = resolveProfile(stored.profile, await deps.registry.snapshot(), "failed_precondition");
     const template = createCertificateTemplate({

@@ -129,7 +129,8 @@ export declare type CertificateAuthority = Message<"chancery.admin.v1.Certificat
 
   /**
    * Profiles ("profiles/{name}") this CA may issue with, whatever the
-   * protocol; empty means every profile.
+   * protocol; empty means every profile that does not make CA certificates.
+   * A CA profile (basic_constraints.ca) is only ever allowed when listed here.
    *
    * @generated from field: repeated string allowed_profiles = 15;
    */
