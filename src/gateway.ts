@@ -21,6 +21,7 @@ import type { CrlService } from "./core/crl/crl-service.ts";
 import type { TokenService } from "./core/identity/token-service.ts";
 import type { UserService } from "./core/identity/user-service.ts";
 import type { IssuanceService } from "./core/issuance/issuance-service.ts";
+import type { OcspService } from "./core/ocsp/ocsp-service.ts";
 import { buildCaUrls } from "./core/profiles/ca-urls.ts";
 import type { ProfileService } from "./core/profiles/profile-service.ts";
 import { pemEncode } from "./core/x509/pem.ts";
@@ -31,6 +32,7 @@ import { createMetrics, type Metrics } from "./ops/metrics.ts";
 import { createOpsApp } from "./ops/ops-app.ts";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "./store/embedded-postgres.ts";
 import { migrate, readMigrations } from "./store/migrate.ts";
+import { subscribeToRevocations } from "./store/ocsp-revocation-channel.ts";
 import { createDatabasePool } from "./store/pool.ts";
 
 export interface Gateway {
@@ -44,6 +46,7 @@ export interface Gateway {
   readonly tokens: TokenService;
   readonly crls: CrlService;
   readonly crlScheduler: CrlScheduler;
+  readonly ocsp: OcspService;
   readonly metrics: Metrics;
   readonly listenerTls: ListenerTls | null;
   readonly listeners: Readonly<Record<string, Listener>>;
@@ -88,18 +91,41 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     cleanup.push(() => verifier.close());
     // The scheduler needs the core's CRL service, the core's revocations need the scheduler: bound once both exist.
     let crlScheduler: CrlScheduler | undefined;
-    const { audit, cas, profiles, committer, issuance, users, tokens, authenticator, totp, requests, registry, crls } =
-      createCore({
-        pool,
-        keyEncryption,
-        clock,
-        logger,
-        publicBaseUrl: config.publicBaseUrl,
-        verifier,
-        metrics,
-        onRevoked: (caId) => crlScheduler?.requestRegeneration(caId),
-      });
+    const {
+      audit,
+      cas,
+      profiles,
+      committer,
+      issuance,
+      users,
+      tokens,
+      authenticator,
+      totp,
+      requests,
+      registry,
+      crls,
+      ocsp,
+      ocspResponders,
+    } = createCore({
+      pool,
+      keyEncryption,
+      clock,
+      logger,
+      publicBaseUrl: config.publicBaseUrl,
+      verifier,
+      metrics,
+      onRevoked: (caId) => crlScheduler?.requestRegeneration(caId),
+    });
     cleanup.push(() => committer.close());
+    // Revocations on other replicas reach this one's OCSP cache through LISTEN/NOTIFY
+    // (docs/decisions/0007-ocsp-responses-and-replicas.md).
+    const revocations = subscribeToRevocations({
+      connectionUri,
+      onRevoked: (caId) => ocsp.invalidate(caId),
+      onResync: () => ocsp.invalidateAll(),
+      logger,
+    });
+    cleanup.push(() => revocations.close());
     cleanup.push(() => authenticator.close());
 
     const { issuing, created } = await bootstrapPki({ pool, cas, profiles, settings: config.bootstrap });
@@ -125,6 +151,12 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       );
     } else {
       logger.warn('no CA named "issuing"; the bootstrap CA chain file was not written');
+    }
+
+    // Each CA's OCSP responder now rather than at the first request (created once across replicas).
+    for (const ca of await cas.list()) {
+      if (ca.status !== "active" || !ca.certificateDer) continue;
+      await ocspResponders.current(ca.id).catch((err) => logger.warn({ err, caId: ca.id }, "no OCSP responder yet"));
     }
 
     // After bootstrap, so the first pass already sees the bootstrap CAs. Registered after the pool,
@@ -192,14 +224,14 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
 
     // Plain HTTP by design (RFC 9919, RFC 5280 §4.2.2.1): see protocols/ocsp/routes.ts.
     const revocationListener = await startListener(
-      createOcspApp({ crls, cas, clock, logger }).callback(),
+      createOcspApp({ ocsp, crls, cas, clock, logger }).callback(),
       config.listen.ocsp,
     );
     cleanup.push(() => revocationListener.close());
     listeners["ocsp"] = revocationListener;
     logger.info(
       { address: revocationListener.address, publicBaseUrl: config.publicBaseUrl },
-      "revocation listener ready (/crl/<ca>.crl /ca/<ca>.cer, plain HTTP)",
+      "revocation listener ready (/ocsp /crl/<ca>.crl /ca/<ca>.cer, plain HTTP)",
     );
 
     const ops = createOpsApp({
@@ -224,6 +256,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       tokens,
       crls,
       crlScheduler,
+      ocsp,
       metrics,
       listenerTls,
       listeners,

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import { crlPem } from "../../src/core/crl/build-crl.ts";
 import type { CrlSnapshot } from "../../src/core/crl/crl-service.ts";
 import type { Publication } from "./types.ts";
@@ -86,4 +87,60 @@ export function notModified(
     return !Number.isNaN(since) && Math.floor(publication.lastModified.getTime() / 1000) * 1000 <= since;
   }
   return false;
+}
+
+/** RFC 6960 Appendix C.1 / C.2 media types. */
+export const ocspRequestType = "application/ocsp-request";
+export const ocspResponseType = "application/ocsp-response";
+
+/**
+ * Reads a request body of at most `limit` octets. Resolves null as soon as
+ * more arrive (or Content-Length announces more), without reading the rest:
+ * the caller answers and closes the connection. Koa has no raw body parser,
+ * and a parser without a bound would let one client fill the memory.
+ */
+export function readBoundedBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (value: Buffer | null, err?: Error) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("aborted", onAborted);
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        done(null);
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => done(Buffer.concat(chunks, size));
+    const onError = (err: Error) => done(null, err);
+    const onAborted = () => done(null, Object.assign(new Error("request aborted"), { status: 400 }));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("aborted", onAborted);
+  });
+}
+
+/** What a cacheable OCSP answer's validators and HTTP cache headers are made of (RFC 9919 §5). */
+export function ocspPublication(
+  answer: { der: Uint8Array; sha256?: string | undefined; thisUpdate: Date; nextUpdate: Date },
+  now: Date,
+): Publication {
+  return {
+    body: Buffer.from(answer.der.buffer, answer.der.byteOffset, answer.der.byteLength),
+    contentType: ocspResponseType,
+    etag: `"${answer.sha256 ?? createHash("sha256").update(answer.der).digest("hex")}"`,
+    lastModified: answer.thisUpdate,
+    expires: answer.nextUpdate,
+    maxAgeSeconds: secondsUntil(answer.nextUpdate, now),
+  };
 }

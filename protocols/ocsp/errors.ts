@@ -1,6 +1,7 @@
 import type { Middleware } from "koa";
 import type { Logger } from "pino";
 import { isChanceryError } from "../../src/core/errors.ts";
+import type { OcspErrorStatus } from "../../src/core/ocsp/ocsp-response-status.ts";
 
 /**
  * Core error → HTTP status for the revocation listener. Relying parties get
@@ -31,4 +32,16 @@ function statusOf(err: unknown): number {
   const status = (err as { status?: unknown } | null)?.status;
   if (typeof status === "number" && status >= 400 && status < 500) return status;
   return 500;
+}
+
+/**
+ * Core error → OCSPResponseStatus (RFC 6960 §4.2.1), for failures while
+ * answering an OCSP request: the store out of reach is tryLater, a request
+ * the core refuses is malformedRequest, anything else internalError. The
+ * error itself goes to the log only (DESIGN rule 2).
+ */
+export function ocspErrorStatusOf(err: unknown): OcspErrorStatus {
+  if (isChanceryError(err, "unavailable")) return "tryLater";
+  if (isChanceryError(err, "invalid_argument")) return "malformedRequest";
+  return "internalError";
 }

@@ -2,9 +2,11 @@ import type { Logger } from "pino";
 import type { CaService } from "../../src/core/ca/ca-service.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import type { CrlService } from "../../src/core/crl/crl-service.ts";
+import type { OcspService } from "../../src/core/ocsp/ocsp-service.ts";
 
-/** What the revocation listener (CRLs, CA certificates; OCSP later) needs from the core. */
+/** What the revocation listener (OCSP, CRLs, CA certificates) needs from the core. */
 export interface RevocationListenerDeps {
+  readonly ocsp: Pick<OcspService, "respond">;
   readonly crls: Pick<CrlService, "latest" | "refresh">;
   readonly cas: Pick<CaService, "get">;
   readonly clock: Clock;

@@ -13,6 +13,12 @@ import { createTotpService, type TotpService } from "./identity/totp-service.ts"
 import { createUserService, type UserService } from "./identity/user-service.ts";
 import { createIssuanceCommitter, type IssuanceCommitter } from "./issuance/issuance-committer.ts";
 import { createIssuanceService, type IssuanceService } from "./issuance/issuance-service.ts";
+import { createOcspService, type OcspService, type OcspServiceOptions } from "./ocsp/ocsp-service.ts";
+import {
+  createOcspResponderService,
+  type OcspResponderOptions,
+  type OcspResponderService,
+} from "./ocsp/responder-service.ts";
 import { buildCaUrls } from "./profiles/ca-urls.ts";
 import { createProfileService, type ProfileService } from "./profiles/profile-service.ts";
 import { createRegistryService, type RegistryService } from "./registry/registry-service.ts";
@@ -32,6 +38,8 @@ export interface Core {
   readonly requests: RequestService;
   readonly registry: RegistryService;
   readonly crls: CrlService;
+  readonly ocspResponders: OcspResponderService;
+  readonly ocsp: OcspService;
 }
 
 /**
@@ -51,6 +59,7 @@ export function createCore(deps: {
   /** After a revocation commits, with the issuing CA's id (gateway.ts: request a new CRL). */
   onRevoked?: ((caId: string) => void) | undefined;
   crl?: CrlServiceOptions | undefined;
+  ocsp?: (OcspServiceOptions & { responder?: OcspResponderOptions | undefined }) | undefined;
 }): Core {
   const { pool, clock, logger, metrics } = deps;
   const urlsFor = (caId: string) => buildCaUrls(deps.publicBaseUrl, caId);
@@ -79,9 +88,24 @@ export function createCore(deps: {
     metrics,
     urlsFor,
     verifier: deps.verifier,
-    onRevoked: deps.onRevoked,
+    onRevoked: (caId) => {
+      // Pre-signed OCSP answers of the CA are dropped here and on every other
+      // replica (NOTIFY) before anything else hears of the revocation.
+      ocsp.revoked(caId).catch((err) => logger.error({ err, caId }, "OCSP revocation notification failed"));
+      deps.onRevoked?.(caId);
+    },
   });
   const crls = createCrlService({ pool, cas, audit, clock, logger, urlsFor, options: deps.crl });
+  const ocspResponders = createOcspResponderService({
+    pool,
+    cas,
+    audit,
+    keyEncryption: deps.keyEncryption,
+    clock,
+    logger,
+    options: deps.ocsp?.responder,
+  });
+  const ocsp = createOcspService({ pool, cas, responders: ocspResponders, clock, logger, options: deps.ocsp });
   const users = createUserService({ pool, audit, clock });
   // Bad tokens and bad enrollment codes are audited through one bounded log; authenticator.close() closes it.
   const failures = createSignInFailureLog({ audit, clock, logger });
@@ -99,5 +123,20 @@ export function createCore(deps: {
     registry,
     issuance,
   });
-  return { audit, users, tokens, authenticator, totp, cas, profiles, committer, issuance, requests, registry, crls };
+  return {
+    audit,
+    users,
+    tokens,
+    authenticator,
+    totp,
+    cas,
+    profiles,
+    committer,
+    issuance,
+    requests,
+    registry,
+    crls,
+    ocspResponders,
+    ocsp,
+  };
 }

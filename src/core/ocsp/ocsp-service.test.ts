@@ -1,0 +1,256 @@
+import { sql } from "slonik";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
+import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { subscribeToRevocations } from "../../store/ocsp-revocation-channel.ts";
+import type { Actor } from "../actor.ts";
+import type { CertificateAuthority } from "../ca/certificate-authority.ts";
+import type { Clock } from "../clock.ts";
+import { opensslCsr } from "../x509/testing/openssl.ts";
+import { createOcspResponseCache } from "./ocsp-response-cache.ts";
+import { ocspErrorResponse } from "./ocsp-response-status.ts";
+import { createOcspService, type OcspAnswer } from "./ocsp-service.ts";
+import { createOcspResponderService } from "./responder-service.ts";
+import { opensslOcspRequest, opensslReadResponse } from "./testing/openssl-ocsp.ts";
+import { createTestPki } from "./testing/test-pki.ts";
+
+const admin: Actor = { actor: "user:ocsp-test" };
+const dayMs = 86_400_000;
+
+/** A clock that moves only when told to (the database and openssl keep real time). */
+function movableClock(): Clock & { advance(ms: number): void } {
+  let offset = 0;
+  return { now: () => new Date(Date.now() + offset), advance: (ms) => (offset += ms) };
+}
+
+function successful(answer: OcspAnswer) {
+  if (answer.status !== "successful") throw new Error(`expected a successful answer, got ${answer.status}`);
+  return answer;
+}
+
+describe("OCSP service", () => {
+  let db: TestDatabase;
+  let core: ReturnType<typeof createTestCore>;
+  let issuing: CertificateAuthority;
+  let trusted: Buffer[];
+  const clock = movableClock();
+
+  async function issue(name: string) {
+    return core.issuance.issue({
+      caId: issuing.id,
+      profileName: "tls-server",
+      csrDer: opensslCsr({ subject: `/CN=${name}`, sans: `DNS:${name}` }),
+      approved: { sans: [{ type: "dns", value: name }] },
+      requester: "user:ocsp-test",
+      sourceProtocol: "admin",
+    });
+  }
+
+  /** What openssl reads in a response for `leafDer`, verified against the chain. */
+  function read(responseDer: Uint8Array, leafDer: Uint8Array, requestDer?: Uint8Array) {
+    const result = opensslReadResponse({
+      responseDer,
+      trustedDer: trusted,
+      ...(requestDer ? { requestDer } : { issuerDer: issuing.certificateDer!, certsDer: [leafDer] }),
+    });
+    expect(result.stderr.trim()).toBe("Response verify OK");
+    return result.stdout;
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ maxConnections: 8 });
+    core = createTestCore(db, { clock });
+    issuing = (await core.bootstrap()).issuing!;
+    trusted = [issuing.certificateDer!, ...issuing.chainDer];
+  });
+  afterAll(async () => {
+    await core?.committer.close();
+    await db?.drop();
+  });
+
+  it("creates one responder per CA when replicas ask at once, audited once", async () => {
+    const replicas = [1, 2, 3].map(() =>
+      createOcspResponderService({
+        pool: db.pool,
+        cas: core.cas,
+        audit: core.audit,
+        keyEncryption: core.keyEncryption,
+        clock,
+        logger: testLogger,
+      }),
+    );
+    const responders = await Promise.all(replicas.flatMap((r) => [r.current(issuing.id), r.current(issuing.id)]));
+    expect(new Set(responders.map((r) => r.id)).size).toBe(1);
+    const count = await db.pool.oneFirst(
+      sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM ocsp_responders WHERE ca_id = ${issuing.id}`,
+    );
+    expect(count).toBe(1);
+    const events = await db.pool.oneFirst(
+      sql.type(z.object({ n: z.number() }))`
+        SELECT count(*)::int AS n FROM audit_events WHERE action = 'ocsp.responder.create' AND target = ${`ca:${issuing.id}`}`,
+    );
+    expect(events).toBe(1);
+  });
+
+  it("rotates the responder when less than a third of its lifetime is left", async () => {
+    const local = movableClock();
+    const responders = createOcspResponderService({
+      pool: db.pool,
+      cas: core.cas,
+      audit: core.audit,
+      keyEncryption: core.keyEncryption,
+      clock: local,
+      logger: testLogger,
+    });
+    const first = await responders.current(issuing.id);
+    local.advance(first.notAfter.getTime() - Date.now() - 3 * dayMs);
+    expect((await responders.current(issuing.id)).id).toBe(first.id);
+    local.advance(dayMs);
+    const second = await responders.current(issuing.id);
+    expect(second.id).not.toBe(first.id);
+    expect(second.notAfter.getTime()).toBeGreaterThan(first.notAfter.getTime());
+    local.advance(dayMs);
+    expect((await responders.current(issuing.id)).id).toBe(second.id);
+  });
+
+  it("answers good from a pre-signed cache, then revoked with the reason right after a revocation", async () => {
+    const leaf = await issue("rev.ocsp.example");
+    const requestDer = opensslOcspRequest({ issuerDer: issuing.certificateDer!, certsDer: [leaf.der], nonce: false });
+    const first = successful(await core.ocsp.respond(requestDer));
+    expect(first.cacheable).toBe(true);
+    expect(first.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(first.nextUpdate.getTime() - first.thisUpdate.getTime()).toBe(dayMs);
+    expect(read(first.der, leaf.der)).toMatch(/cert0\.pem: good/);
+    // The same bytes again: not re-signed.
+    const again = successful(await core.ocsp.respond(requestDer));
+    expect(Buffer.from(again.der).equals(Buffer.from(first.der))).toBe(true);
+
+    await core.issuance.revoke({ serialHex: leaf.serialHex, reason: "keyCompromise" }, admin);
+    const revoked = successful(await core.ocsp.respond(requestDer));
+    const text = read(revoked.der, leaf.der);
+    expect(text).toMatch(/cert0\.pem: revoked/);
+    expect(text).toContain("Reason: keyCompromise");
+  });
+
+  it("answers unknown for a serial that is not ours and unauthorized for a CA we do not serve", async () => {
+    const unknown = successful(
+      await core.ocsp.respond(
+        opensslOcspRequest({ issuerDer: issuing.certificateDer!, serials: ["0x0123456789abcdef"], nonce: false }),
+      ),
+    );
+    const result = opensslReadResponse({ responseDer: unknown.der, trustedDer: trusted });
+    expect(result.stdout).toContain("Cert Status: unknown");
+
+    const other = await createTestPki();
+    const otherLeaf = await other.leaf("elsewhere.example");
+    const answer = await core.ocsp.respond(
+      opensslOcspRequest({ issuerDer: other.issuing.der, certsDer: [otherLeaf.der] }),
+    );
+    expect(answer.status).toBe("unauthorized");
+    expect(Buffer.from(answer.der)).toEqual(Buffer.from(ocspErrorResponse("unauthorized")));
+  });
+
+  it("signs a fresh answer echoing the nonce, and answers several CertIDs at once", async () => {
+    const a = await issue("a.nonce.example");
+    const b = await issue("b.nonce.example");
+    await core.issuance.revoke({ serialHex: b.serialHex, reason: "superseded" }, admin);
+    const requestDer = opensslOcspRequest({ issuerDer: issuing.certificateDer!, certsDer: [a.der, b.der] });
+    const answer = successful(await core.ocsp.respond(requestDer));
+    expect(answer.cacheable).toBe(false);
+    const text = read(answer.der, a.der, requestDer);
+    expect(text).toContain("Cert Status: good");
+    expect(text).toContain("Revocation Reason: superseded (0x4)");
+    expect(text).toContain("OCSP Nonce:");
+    const twice = successful(await core.ocsp.respond(requestDer));
+    expect(Buffer.from(twice.der).equals(Buffer.from(answer.der))).toBe(false);
+  });
+
+  it("answers malformedRequest for garbage, empty and truncated requests", async () => {
+    const valid = opensslOcspRequest({ issuerDer: issuing.certificateDer!, serials: ["0x01"], nonce: false });
+    for (const der of [new Uint8Array(), Uint8Array.of(0x30, 0x03, 0x01), valid.subarray(0, valid.length - 3)]) {
+      const answer = await core.ocsp.respond(der);
+      expect(answer.status).toBe("malformedRequest");
+    }
+  });
+
+  it("keeps at most cacheEntries pre-signed answers (LRU)", async () => {
+    const cache = createOcspResponseCache(2);
+    const entry = (caId: string) => ({
+      caId,
+      der: new Uint8Array(1),
+      thisUpdate: new Date(),
+      nextUpdate: new Date(),
+      sha256: "",
+      refreshAtMs: 0,
+      statusKey: "good",
+      checkedAtMs: 0,
+    });
+    cache.set("a", entry("ca1"));
+    cache.set("b", entry("ca1"));
+    cache.get("a");
+    cache.set("c", entry("ca2"));
+    expect(cache.size).toBe(2);
+    expect(cache.get("b")).toBeUndefined();
+    expect(cache.get("a")).toBeDefined();
+    expect(cache.clearCa("ca1")).toBe(1);
+    expect(cache.size).toBe(1);
+
+    const small = createOcspService({
+      pool: db.pool,
+      cas: core.cas,
+      responders: core.ocspResponders,
+      clock,
+      logger: testLogger,
+      options: { cacheEntries: 2 },
+    });
+    for (const serial of ["0x0a", "0x0b", "0x0c", "0x0d"])
+      await small.respond(opensslOcspRequest({ issuerDer: issuing.certificateDer!, serials: [serial], nonce: false }));
+    expect(small.cacheState()).toEqual({ entries: 2, capacity: 2 });
+  });
+
+  it("another replica's revocation: served stale at most the max cache age without a notification, at once with one", async () => {
+    const replica = createTestCore(db, { kek: core.kek, clock });
+    try {
+      const leaf = await issue("replica.ocsp.example");
+      const requestDer = opensslOcspRequest({ issuerDer: issuing.certificateDer!, certsDer: [leaf.der], nonce: false });
+      expect(read(successful(await core.ocsp.respond(requestDer)).der, leaf.der)).toMatch(/good/);
+      // No listener on this replica: the cached "good" stands until the max cache age (60 s) passes.
+      await replica.issuance.revoke({ serialHex: leaf.serialHex, reason: "cessationOfOperation" }, admin);
+      expect(read(successful(await core.ocsp.respond(requestDer)).der, leaf.der)).toMatch(/cert0\.pem: good/);
+      clock.advance(61_000);
+      expect(read(successful(await core.ocsp.respond(requestDer)).der, leaf.der)).toMatch(/cert0\.pem: revoked/);
+
+      // With LISTEN: the other replica's NOTIFY drops the cached answer within moments.
+      const other = await issue("replica2.ocsp.example");
+      const otherRequest = opensslOcspRequest({
+        issuerDer: issuing.certificateDer!,
+        certsDer: [other.der],
+        nonce: false,
+      });
+      await core.ocsp.respond(otherRequest);
+      let resynced = false;
+      const subscription = subscribeToRevocations({
+        connectionUri: db.url,
+        onRevoked: (caId) => core.ocsp.invalidate(caId),
+        onResync: () => {
+          resynced = true;
+          core.ocsp.invalidateAll();
+        },
+        logger: testLogger,
+      });
+      try {
+        await expect.poll(() => resynced, { timeout: 10_000 }).toBe(true);
+        await core.ocsp.respond(otherRequest);
+        await replica.issuance.revoke({ serialHex: other.serialHex, reason: "affiliationChanged" }, admin);
+        await expect
+          .poll(async () => read(successful(await core.ocsp.respond(otherRequest)).der, other.der), { timeout: 5_000 })
+          .toContain("Reason: affiliationChanged");
+      } finally {
+        await subscription.close();
+      }
+    } finally {
+      await replica.committer.close();
+    }
+  });
+});
