@@ -22,6 +22,7 @@ import type { TokenService } from "./core/identity/token-service.ts";
 import type { UserService } from "./core/identity/user-service.ts";
 import type { IssuanceService } from "./core/issuance/issuance-service.ts";
 import type { OcspService } from "./core/ocsp/ocsp-service.ts";
+import { createResponderRotation, type ResponderRotation } from "./core/ocsp/responder-rotation.ts";
 import { buildCaUrls } from "./core/profiles/ca-urls.ts";
 import type { ProfileService } from "./core/profiles/profile-service.ts";
 import { pemEncode } from "./core/x509/pem.ts";
@@ -47,6 +48,7 @@ export interface Gateway {
   readonly crls: CrlService;
   readonly crlScheduler: CrlScheduler;
   readonly ocsp: OcspService;
+  readonly responderRotation: ResponderRotation;
   readonly metrics: Metrics;
   readonly listenerTls: ListenerTls | null;
   readonly listeners: Readonly<Record<string, Listener>>;
@@ -115,13 +117,20 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       verifier,
       metrics,
       onRevoked: (caId) => crlScheduler?.requestRegeneration(caId),
+      crl: { validityMs: config.crl.validity * 1000 },
+      ocsp: {
+        validitySeconds: config.ocsp.responseValidity,
+        cacheEntries: config.ocsp.cacheEntries,
+        maxCacheAgeSeconds: config.ocsp.maxCacheAge,
+        responder: { lifetimeSeconds: config.ocsp.responderLifetime },
+      },
     });
     cleanup.push(() => committer.close());
     // Revocations on other replicas reach this one's OCSP cache through LISTEN/NOTIFY
     // (docs/decisions/0007-ocsp-responses-and-replicas.md).
     const revocations = subscribeToRevocations({
       connectionUri,
-      onRevoked: (caId) => ocsp.invalidate(caId),
+      onRevoked: ({ caId, serialHex }) => ocsp.invalidate(caId, serialHex),
       onResync: () => ocsp.invalidateAll(),
       logger,
     });
@@ -153,15 +162,17 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       logger.warn('no CA named "issuing"; the bootstrap CA chain file was not written');
     }
 
-    // Each CA's OCSP responder now rather than at the first request (created once across replicas).
-    for (const ca of await cas.list()) {
-      if (ca.status !== "active" || !ca.certificateDer) continue;
-      await ocspResponders.current(ca.id).catch((err) => logger.warn({ err, caId: ca.id }, "no OCSP responder yet"));
-    }
+    // Each CA's OCSP responder now rather than at the first request (created once across replicas),
+    // then rotated in the background before requests would find it due. Registered after the pool,
+    // so undo() stops it, waiting for a running pass, before the pool closes.
+    const responderRotation = createResponderRotation({ responders: ocspResponders, cas, clock, logger });
+    await responderRotation.runOnce();
+    responderRotation.start();
+    cleanup.push(() => responderRotation.stop());
 
     // After bootstrap, so the first pass already sees the bootstrap CAs. Registered after the pool,
     // so undo() (which runs in reverse) stops it, waiting for a running build, before the pool closes.
-    crlScheduler = createCrlScheduler({ crls, clock, logger });
+    crlScheduler = createCrlScheduler({ crls, clock, logger, intervalMs: config.crl.interval * 1000 });
     crlScheduler.start();
     cleanup.push(() => crlScheduler!.stop());
 
@@ -206,6 +217,8 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
           requests,
           registry,
           crls,
+          ocsp,
+          ocspResponders,
           caUrls: (caId) => buildCaUrls(config.publicBaseUrl, caId),
           checkReady: () => checkDatabase().then(() => true),
           idempotency: { pool, clock, logger },
@@ -257,6 +270,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       crls,
       crlScheduler,
       ocsp,
+      responderRotation,
       metrics,
       listenerTls,
       listeners,

@@ -115,6 +115,12 @@ const matrix: Record<string, Expectation> = {
   },
   // Even on a CA assigned to the operator.
   "chancery.admin.v1.CertificateAuthorityService/RegenerateCrl": adminOnly,
+  "chancery.admin.v1.CertificateAuthorityService/GetOcspResponder": {
+    user: PD,
+    operator: "OK",
+    operatorUnassigned: NF,
+    admin: "OK",
+  },
 
   // CertificateService: operators issue/revoke through assigned CAs, admins through any; users read their own.
   "chancery.admin.v1.CertificateService/IssueCertificate": {
@@ -425,6 +431,9 @@ describe("admin API authorization matrix", () => {
       name: kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa,
     }),
     "chancery.admin.v1.CertificateAuthorityService/RegenerateCrl": () => ({ name: f.issuingCa }),
+    "chancery.admin.v1.CertificateAuthorityService/GetOcspResponder": (kind) => ({
+      name: kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa,
+    }),
 
     "chancery.admin.v1.CertificateService/IssueCertificate": (kind) => {
       const cn = `${next("issue")}.example.com`;

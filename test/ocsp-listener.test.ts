@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -206,5 +207,43 @@ describe("OCSP responder on the revocation listener", () => {
       await second?.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it("GetOcspResponder shows the responder certificate and this replica's cache; /metrics counts answers", async () => {
+    const leaf = await issue("admin-view.ocsp.example");
+    const der = await getRequestDer(leaf.file);
+    for (let i = 0; i < 2; i++) expect((await fetch(`${base}/ocsp/${der.toString("base64")}`)).status).toBe(200);
+
+    const responder = await grpcUnary(
+      env.client,
+      CertificateAuthorityService.method.getOcspResponder,
+      { name: issuingName },
+      admin(),
+    );
+    expect(responder.name).toBe(`${issuingName}/ocspResponder`);
+    const certificate = new X509Certificate(responder.certificatePem);
+    expect(certificate.serialNumber.toLowerCase().replace(/^0+/, "")).toBe(responder.serial.replace(/^0+/, ""));
+    expect(certificate.keyUsage).toContain("1.3.6.1.5.5.7.3.9");
+    expect(certificate.checkIssued(new X509Certificate(readFileSync(issuerFile)))).toBe(true);
+    expect(Number(responder.notAfter!.seconds)).toBeGreaterThan(Date.now() / 1000);
+    expect(responder.cache!.entries).toBeGreaterThanOrEqual(1n);
+    expect(responder.cache!.hits).toBeGreaterThanOrEqual(1n);
+    expect(responder.cache!.misses).toBeGreaterThanOrEqual(1n);
+    expect(responder.cache!.oldestThisUpdate).toBeDefined();
+    expect(responder.cache!.replicaCapacity).toBe(50_000n);
+
+    const missing = grpcUnary(
+      env.client,
+      CertificateAuthorityService.method.getOcspResponder,
+      { name: "certificateAuthorities/00000000-0000-4000-8000-000000000000" },
+      admin(),
+    );
+    await expect(missing).rejects.toMatchObject({ code: 5 });
+
+    const metrics = await (await fetch(`http://${env.gateway.listeners["metrics"]!.address}/metrics`)).text();
+    expect(metrics).toMatch(/chancery_ocsp_responses_total\{outcome="good",source="cache"\} [1-9]/);
+    expect(metrics).toMatch(/chancery_ocsp_responses_total\{outcome="good",source="signed"\} [1-9]/);
+    expect(metrics).toMatch(/chancery_ocsp_responses_total\{outcome="malformed",source="none"\} [1-9]/);
+    expect(metrics).toMatch(/chancery_crl_number\{ca="[0-9a-f-]+"\} [1-9]/);
   });
 });

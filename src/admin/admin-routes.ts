@@ -6,6 +6,8 @@ import type { TokenService as CoreTokenService } from "../core/identity/token-se
 import type { TotpService } from "../core/identity/totp-service.ts";
 import type { UserService as CoreUserService } from "../core/identity/user-service.ts";
 import type { IssuanceService } from "../core/issuance/issuance-service.ts";
+import type { OcspService } from "../core/ocsp/ocsp-service.ts";
+import type { OcspResponderService } from "../core/ocsp/responder-service.ts";
 import type { CaUrls } from "../core/profiles/ca-urls.ts";
 import type { ProfileService as CoreProfileService } from "../core/profiles/profile-service.ts";
 import type { RegistryService as CoreRegistryService } from "../core/registry/registry-service.ts";
@@ -43,6 +45,8 @@ export function createAdminRoutes(deps: {
   requests: CoreRequestService;
   registry: CoreRegistryService;
   crls: CrlService;
+  ocsp: OcspService;
+  ocspResponders: OcspResponderService;
   /** The published URLs of a CA (CRL download_url). */
   caUrls: (caId: string) => CaUrls;
   /** Readiness for grpc.health.v1 (database reachable). */
@@ -66,7 +70,13 @@ export function createAdminRoutes(deps: {
     router.service(TokenService, createTokenAdmin({ tokens: deps.tokens }));
     router.service(
       CertificateAuthorityService,
-      createCertificateAuthorityAdmin({ cas: deps.cas, crls: deps.crls, caUrls: deps.caUrls }),
+      createCertificateAuthorityAdmin({
+        cas: deps.cas,
+        crls: deps.crls,
+        ocsp: deps.ocsp,
+        ocspResponders: deps.ocspResponders,
+        caUrls: deps.caUrls,
+      }),
     );
     router.service(AuditService, createAuditAdmin({ audit: deps.audit }));
     router.service(

@@ -5,6 +5,8 @@ import type { CertificateAuthority as CoreCa } from "../core/ca/certificate-auth
 import type { CrlService, CrlSnapshot } from "../core/crl/crl-service.ts";
 import { currentCrl } from "../core/crl/current-crl.ts";
 import { ChanceryError } from "../core/errors.ts";
+import type { OcspService } from "../core/ocsp/ocsp-service.ts";
+import type { OcspResponderService } from "../core/ocsp/responder-service.ts";
 import type { CaUrls } from "../core/profiles/ca-urls.ts";
 import type { NameConstraints as CoreNameConstraints } from "../core/x509/extensions.ts";
 import type { NameAttribute as CoreNameAttribute } from "../core/x509/name.ts";
@@ -20,6 +22,8 @@ import {
   ListCertificateAuthoritiesResponseSchema,
   type NameAttribute,
   type NameConstraints,
+  OcspCacheStateSchema,
+  OcspResponderSchema,
 } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
 import { idFromName, keyAlgorithmFromProto, keyAlgorithmToProto, pageSize, timestamp } from "./conversions.ts";
 import { decodePageToken, encodePageToken } from "./page-token.ts";
@@ -34,6 +38,9 @@ const collection = "certificateAuthorities";
 export function createCertificateAuthorityAdmin(deps: {
   cas: CaService;
   crls: Pick<CrlService, "latest" | "refresh" | "generate">;
+  /** This replica's OCSP cache (GetOcspResponder reports it). */
+  ocsp: Pick<OcspService, "cacheState" | "caCacheState">;
+  ocspResponders: Pick<OcspResponderService, "current">;
   /** Where the CA's CRL is published (download_url). */
   caUrls: (caId: string) => CaUrls;
 }): ServiceImpl<typeof CertificateAuthorityService> {
@@ -202,6 +209,30 @@ export function createCertificateAuthorityAdmin(deps: {
       const crl = await currentCrl(crls, ca.id);
       if (!crl) throw new ChanceryError("failed_precondition", `CA ${ca.name} is ${ca.status} and has no CRL`);
       return crlToProto(crl);
+    },
+
+    async getOcspResponder(request, context) {
+      const ca = await readable(context, request.name);
+      // Made first when missing, as the first OCSP request would: the certificate is in every
+      // response anyway, so an operator learns nothing an anonymous OCSP client does not.
+      const responder = await deps.ocspResponders.current(ca.id);
+      const cache = deps.ocsp.caCacheState(ca.id);
+      const replica = deps.ocsp.cacheState();
+      return create(OcspResponderSchema, {
+        name: `${collection}/${ca.id}/ocspResponder`,
+        certificatePem: pemEncode("CERTIFICATE", responder.certificateDer),
+        serial: responder.serialHex,
+        notBefore: timestamp(responder.notBefore),
+        notAfter: timestamp(responder.notAfter),
+        cache: create(OcspCacheStateSchema, {
+          entries: BigInt(cache.entries),
+          hits: BigInt(cache.hits),
+          misses: BigInt(cache.misses),
+          oldestThisUpdate: cache.oldestThisUpdate ? timestamp(cache.oldestThisUpdate) : undefined,
+          replicaEntries: BigInt(replica.entries),
+          replicaCapacity: BigInt(replica.capacity),
+        }),
+      });
     },
 
     async regenerateCrl(request, context) {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseDuration } from "../core/profiles/duration.ts";
 
 /** `host:port`; IPv6 hosts in brackets (`[::1]:8443`). Port 0 picks a free port (tests). */
 const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
@@ -10,6 +11,30 @@ const httpUrl = z
   .url({ message: "must be an absolute URL" })
   .refine((value) => /^https?:\/\//.test(value), { message: "must be an http:// or https:// URL" })
   .transform((value) => value.replace(/\/+$/, ""));
+
+/**
+ * A duration in seconds, written as profiles write them ("1d", "24h", "60s",
+ * "3600", or a number of seconds), between `min` and `max` seconds.
+ */
+function duration(min: number, max: number) {
+  const text = (seconds: number) =>
+    seconds % 86_400 === 0 ? `${seconds / 86_400}d` : seconds % 3600 === 0 ? `${seconds / 3600}h` : `${seconds}s`;
+  return z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const seconds = parseDuration(value);
+    if (seconds === undefined) {
+      ctx.addIssue({ code: "custom", message: 'must be a duration such as "60s", "30m", "24h" or "7d"' });
+      return z.NEVER;
+    }
+    if (seconds < min || seconds > max) {
+      ctx.addIssue({ code: "custom", message: `must be between ${text(min)} and ${text(max)}` });
+      return z.NEVER;
+    }
+    return seconds;
+  });
+}
+
+/** The OCSP response window is backdated this much (OcspServiceOptions.backdateSeconds default). */
+const ocspBackdateSeconds = 60;
 
 /**
  * The whole gateway configuration. Every field has a safe default so that
@@ -88,6 +113,34 @@ export const configSchema = z
           .min(1)
           .default(3650 * 2),
         intermediateValidityDays: z.number().int().min(1).default(3650),
+      })
+      .strict()
+      .default({}),
+    /** The OCSP responder (docs/decisions/0007-ocsp-responses-and-replicas.md). Durations in seconds once parsed. */
+    ocsp: z
+      .object({
+        /** nextUpdate - thisUpdate of each response; re-signed at half of it. */
+        responseValidity: duration(60, 7 * 86_400).default("1d"),
+        /** Most pre-signed responses kept in memory per replica (about 500 bytes each). */
+        cacheEntries: z.number().int().min(1).max(10_000_000).default(50_000),
+        /** A cached answer is re-checked against Postgres after this long: the bound when a NOTIFY is lost. */
+        maxCacheAge: duration(1, 3600).default("60s"),
+        /** Lifetime of each CA's delegated responder certificate; rotated with a third of it left. */
+        responderLifetime: duration(3600, 30 * 86_400).default("7d"),
+      })
+      .strict()
+      // A response must stay valid for its whole window: the responder rotates a third before its end.
+      .refine((o) => o.responseValidity + ocspBackdateSeconds <= Math.floor(o.responderLifetime / 3), {
+        message: "responseValidity (plus 60 s of backdating) must fit in a third of responderLifetime",
+        path: ["responseValidity"],
+      })
+      .default({}),
+    crl: z
+      .object({
+        /** nextUpdate - thisUpdate of each CRL; rebuilt at half of it, and soon after each revocation. */
+        validity: duration(60, 366 * 86_400).default("24h"),
+        /** Between scheduled CRL passes: also the bound on noticing a revocation whose rebuild request was lost. */
+        interval: duration(1, 86_400).default("60s"),
       })
       .strict()
       .default({}),

@@ -24,6 +24,12 @@ export const envOverrides: ReadonlyArray<{
   { env: "CHANCERY_TLS_CERTIFICATE_FILE", path: ["tls", "certificateFile"], type: "string" },
   { env: "CHANCERY_TLS_KEY_FILE", path: ["tls", "keyFile"], type: "string" },
   { env: "CHANCERY_TLS_NAMES", path: ["tls", "names"], type: "list" },
+  { env: "CHANCERY_OCSP_RESPONSE_VALIDITY", path: ["ocsp", "responseValidity"], type: "string" },
+  { env: "CHANCERY_OCSP_CACHE_ENTRIES", path: ["ocsp", "cacheEntries"], type: "number" },
+  { env: "CHANCERY_OCSP_MAX_CACHE_AGE", path: ["ocsp", "maxCacheAge"], type: "string" },
+  { env: "CHANCERY_OCSP_RESPONDER_LIFETIME", path: ["ocsp", "responderLifetime"], type: "string" },
+  { env: "CHANCERY_CRL_VALIDITY", path: ["crl", "validity"], type: "string" },
+  { env: "CHANCERY_CRL_INTERVAL", path: ["crl", "interval"], type: "string" },
   { env: "CHANCERY_LOG_LEVEL", path: ["log", "level"], type: "string" },
   { env: "CHANCERY_LOG_PRETTY", path: ["log", "pretty"], type: "boolean" },
 ];

@@ -86,4 +86,34 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ file: file("listen: [unclosed"), env: {} })).toThrow(/not valid YAML/);
     expect(() => loadConfig({ file: file("- a\n- b\n"), env: {} })).toThrow(/mapping/);
   });
+
+  it("reads OCSP and CRL durations from the file and the environment, in seconds, with safe bounds", () => {
+    expect(loadConfig({ env: {} })).toMatchObject({
+      ocsp: { responseValidity: 86_400, cacheEntries: 50_000, maxCacheAge: 60, responderLifetime: 7 * 86_400 },
+      crl: { validity: 86_400, interval: 60 },
+    });
+    const config = loadConfig({
+      file: file("ocsp:\n  responseValidity: 12h\n  maxCacheAge: 30\ncrl:\n  validity: 2d\n"),
+      env: {
+        CHANCERY_OCSP_CACHE_ENTRIES: "1000",
+        CHANCERY_OCSP_RESPONDER_LIFETIME: "14d",
+        CHANCERY_CRL_INTERVAL: "5m",
+      },
+    });
+    expect(config.ocsp).toEqual({
+      responseValidity: 43_200,
+      cacheEntries: 1000,
+      maxCacheAge: 30,
+      responderLifetime: 14 * 86_400,
+    });
+    expect(config.crl).toEqual({ validity: 2 * 86_400, interval: 300 });
+    expect(() => loadConfig({ env: { CHANCERY_CRL_VALIDITY: "1 year" } })).toThrow(
+      /crl\.validity \(from CHANCERY_CRL_VALIDITY\): must be a duration/,
+    );
+    expect(() => loadConfig({ env: { CHANCERY_OCSP_RESPONDER_LIFETIME: "60d" } })).toThrow(/between 1h and 30d/);
+    // A response must not outlive the responder's renewal margin (a third of its lifetime).
+    expect(() => loadConfig({ env: { CHANCERY_OCSP_RESPONSE_VALIDITY: "3d" } })).toThrow(
+      /ocsp\.responseValidity .*third of responderLifetime/,
+    );
+  });
 });

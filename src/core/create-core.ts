@@ -56,8 +56,8 @@ export function createCore(deps: {
   verifier?: SignatureVerifier | undefined;
   metrics?: Metrics | undefined;
   onCommitBatch?: ((size: number, seconds: number) => void) | undefined;
-  /** After a revocation commits, with the issuing CA's id (gateway.ts: request a new CRL). */
-  onRevoked?: ((caId: string) => void) | undefined;
+  /** After a revocation commits, with the issuing CA's id and the serial (gateway.ts: request a new CRL). */
+  onRevoked?: ((caId: string, serialHex: string) => void) | undefined;
   crl?: CrlServiceOptions | undefined;
   ocsp?: (OcspServiceOptions & { responder?: OcspResponderOptions | undefined }) | undefined;
 }): Core {
@@ -88,14 +88,16 @@ export function createCore(deps: {
     metrics,
     urlsFor,
     verifier: deps.verifier,
-    onRevoked: (caId) => {
-      // Pre-signed OCSP answers of the CA are dropped here and on every other
-      // replica (NOTIFY) before anything else hears of the revocation.
-      ocsp.revoked(caId).catch((err) => logger.error({ err, caId }, "OCSP revocation notification failed"));
-      deps.onRevoked?.(caId);
+    onRevoked: (caId, serialHex) => {
+      // The certificate's pre-signed OCSP answers are dropped here and on every
+      // other replica (NOTIFY) before anything else hears of the revocation.
+      ocsp
+        .revoked(caId, serialHex)
+        .catch((err) => logger.error({ err, caId, serialHex }, "OCSP revocation notification failed"));
+      deps.onRevoked?.(caId, serialHex);
     },
   });
-  const crls = createCrlService({ pool, cas, audit, clock, logger, urlsFor, options: deps.crl });
+  const crls = createCrlService({ pool, cas, audit, clock, logger, urlsFor, metrics, options: deps.crl });
   const ocspResponders = createOcspResponderService({
     pool,
     cas,
@@ -105,7 +107,15 @@ export function createCore(deps: {
     logger,
     options: deps.ocsp?.responder,
   });
-  const ocsp = createOcspService({ pool, cas, responders: ocspResponders, clock, logger, options: deps.ocsp });
+  const ocsp = createOcspService({
+    pool,
+    cas,
+    responders: ocspResponders,
+    clock,
+    logger,
+    metrics,
+    options: deps.ocsp,
+  });
   const users = createUserService({ pool, audit, clock });
   // Bad tokens and bad enrollment codes are audited through one bounded log; authenticator.close() closes it.
   const failures = createSignInFailureLog({ audit, clock, logger });

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** The process's metrics registry and the gateway-wide series; built once in main.ts. */
 export function createMetrics() {
@@ -34,6 +34,27 @@ export function createMetrics() {
       name: "chancery_certificates_revoked_total",
       help: "Certificates revoked, by RFC 5280 reason",
       labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    ocspResponses: new Counter({
+      name: "chancery_ocsp_responses_total",
+      help:
+        "OCSP answers by outcome (good, revoked, unknown, unauthorized, malformed, error) and source " +
+        "(cache: from memory; revalidated: status re-read, signed bytes kept; signed: pre-signed anew; " +
+        "nonce: signed for one request; none: unsigned error)",
+      labelNames: ["outcome", "source"] as const,
+      registers: [registry],
+    }),
+    crlGenerations: new Counter({
+      name: "chancery_crl_generations_total",
+      help: "CRLs built and stored by this replica, by CA",
+      labelNames: ["ca"] as const,
+      registers: [registry],
+    }),
+    crlNumber: new Gauge({
+      name: "chancery_crl_number",
+      help: "Newest CRL number this replica has seen, by CA",
+      labelNames: ["ca"] as const,
       registers: [registry],
     }),
   };

@@ -3,22 +3,37 @@ import type { Logger } from "pino";
 import { type CommonQueryMethods, sql } from "slonik";
 
 /**
- * The Postgres NOTIFY channel on which replicas tell each other that a CA's
+ * The Postgres NOTIFY channel on which replicas tell each other that a
  * certificate was revoked, so each drops its pre-signed OCSP responses for
- * that CA at once (docs/decisions/0007-ocsp-responses-and-replicas.md).
+ * it at once (docs/decisions/0007-ocsp-responses-and-replicas.md). The
+ * payload is "<caId>:<serialHex>"; a bare "<caId>" (what the first release
+ * sent) still means "drop everything of that CA".
  */
 export const revocationChannel = "chancery_revocations";
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const payloadPattern = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?::([0-9a-f]{1,64}))?$/i;
+
+/** A parsed notification payload; serialHex undefined means the whole CA. */
+export interface RevocationNotice {
+  readonly caId: string;
+  readonly serialHex: string | undefined;
+}
+
+/** Reads a payload (lower-casing both parts, as the store writes them); null when malformed. */
+export function parseRevocationPayload(payload: string): RevocationNotice | null {
+  const match = payloadPattern.exec(payload);
+  if (!match) return null;
+  return { caId: match[1]!.toLowerCase(), serialHex: match[2]?.toLowerCase() };
+}
 
 /**
- * Tells every listening replica (this one included) that a certificate of
- * `caId` was revoked. Sent right after the revocation commits: NOTIFY is
- * delivered at commit, and a notification lost to a crash in between is
- * covered by the responders' maximum cache age.
+ * Tells every listening replica (this one included) that the certificate
+ * `serialHex` of `caId` was revoked. Sent right after the revocation
+ * commits: NOTIFY is delivered at commit, and a notification lost to a
+ * crash in between is covered by the responders' maximum cache age.
  */
-export async function notifyRevocation(db: CommonQueryMethods, caId: string): Promise<void> {
-  await db.query(sql.unsafe`SELECT pg_notify(${revocationChannel}, ${caId})`);
+export async function notifyRevocation(db: CommonQueryMethods, caId: string, serialHex: string): Promise<void> {
+  await db.query(sql.unsafe`SELECT pg_notify(${revocationChannel}, ${`${caId}:${serialHex}`})`);
 }
 
 export interface RevocationSubscription {
@@ -36,7 +51,7 @@ export interface RevocationSubscription {
  */
 export function subscribeToRevocations(options: {
   connectionUri: string;
-  onRevoked: (caId: string) => void;
+  onRevoked: (notice: RevocationNotice) => void;
   onResync: () => void;
   logger: Logger;
   /** First reconnect delay, doubled up to 30 s (default 500 ms). */
@@ -85,15 +100,16 @@ export function subscribeToRevocations(options: {
     c.on("end", () => drop(c));
     c.on("notification", (message) => {
       if (message.channel !== revocationChannel) return;
-      const caId = message.payload ?? "";
-      if (!uuidPattern.test(caId)) {
-        logger.warn({ payload: caId.slice(0, 100) }, "ignored a malformed revocation notification");
+      const payload = message.payload ?? "";
+      const notice = parseRevocationPayload(payload);
+      if (!notice) {
+        logger.warn({ payload: payload.slice(0, 100) }, "ignored a malformed revocation notification");
         return;
       }
       try {
-        options.onRevoked(caId.toLowerCase());
+        options.onRevoked(notice);
       } catch (err) {
-        logger.error({ err, caId }, "revocation notification handler failed");
+        logger.error({ err, ...notice }, "revocation notification handler failed");
       }
     });
     try {

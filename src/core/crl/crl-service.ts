@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
+import type { Metrics } from "../../ops/metrics.ts";
 import {
   type CrlStateRow,
   findCrlStates,
@@ -128,6 +129,7 @@ export function createCrlService(deps: {
   logger: Logger;
   /** The same URL builder issuance uses, so the IDP equals the certificates' CDP. */
   urlsFor: (caId: string) => CaUrls;
+  metrics?: Pick<Metrics, "crlGenerations" | "crlNumber"> | undefined;
   options?: CrlServiceOptions | undefined;
 }): CrlService {
   const { pool, clock, logger } = deps;
@@ -261,8 +263,17 @@ export function createCrlService(deps: {
   /** Keeps the newest snapshot per CA only; a slower, older result never replaces a newer one. */
   function remember(crl: CrlSnapshot): CrlSnapshot {
     const cached = cache.get(crl.caId);
-    if (!cached || cached.number < crl.number) cache.set(crl.caId, crl);
+    if (!cached || cached.number < crl.number) {
+      cache.set(crl.caId, crl);
+      deps.metrics?.crlNumber.set({ ca: crl.caId }, Number(crl.number));
+    }
     return crl;
+  }
+
+  /** After the commit: a rolled-back build is not counted. */
+  function generated(crl: CrlSnapshot): CrlSnapshot {
+    deps.metrics?.crlGenerations.inc({ ca: crl.caId });
+    return remember(crl);
   }
 
   return {
@@ -274,7 +285,7 @@ export function createCrlService(deps: {
         await lockCrlIssuer(tx, caId, true);
         return build(tx, issuer, by);
       });
-      return remember(crl);
+      return generated(crl);
     },
 
     async refresh(caId, by, options) {
@@ -289,7 +300,7 @@ export function createCrlService(deps: {
         if (!needsRefresh(state, now)) return { status: "current" };
         return { status: "generated", crl: await build(tx, issuer, by) };
       });
-      if (outcome.status === "generated") remember(outcome.crl);
+      if (outcome.status === "generated") generated(outcome.crl);
       return outcome;
     },
 

@@ -115,11 +115,12 @@ export function createIssuanceService(deps: {
   /** Where CSR signatures are checked; inline when not given (gateway.ts passes worker threads). */
   verifier?: SignatureVerifier | undefined;
   /**
-   * Told the issuing CA's id after a revocation has committed (not for a
-   * repeat of an earlier one). gateway.ts asks the CRL scheduler for a new
-   * CRL here, so the core knows nothing of scheduling.
+   * Told the issuing CA's id and the certificate's serial after a revocation
+   * has committed (not for a repeat of an earlier one). create-core.ts drops
+   * the certificate's pre-signed OCSP answers here, and gateway.ts asks the
+   * CRL scheduler for a new CRL, so the core knows nothing of scheduling.
    */
-  onRevoked?: ((caId: string) => void) | undefined;
+  onRevoked?: ((caId: string, serialHex: string) => void) | undefined;
 }): IssuanceService {
   const verifier = deps.verifier ?? createInlineSignatureVerifier();
   const contexts = new Map<string, Promise<IssuingContext>>();
@@ -285,7 +286,7 @@ export function createIssuanceService(deps: {
     // After the commit: a CRL built earlier could not see the revocation.
     if (revokedUnder !== null) {
       try {
-        deps.onRevoked?.(revokedUnder);
+        deps.onRevoked?.(revokedUnder, revocation.serialHex);
       } catch (err) {
         // The revocation stands; the periodic CRL pass notices the missing entry.
         deps.logger.error({ err, caId: revokedUnder }, "revocation listener failed");

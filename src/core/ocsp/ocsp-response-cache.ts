@@ -1,6 +1,8 @@
 /** One pre-signed response, as served from the cache. */
 export interface CachedOcspResponse {
   readonly caId: string;
+  /** The certificate's serial as the store writes it (CertId.serialHex), for per-serial invalidation. */
+  readonly serialHex: string;
   readonly der: Uint8Array;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date;
@@ -17,8 +19,9 @@ export interface CachedOcspResponse {
 /**
  * A bounded LRU of pre-signed responses keyed by the request's CertID DER.
  * A Map keeps insertion order, so re-inserting on a hit makes the first key
- * the least recently used one. Per-CA key sets make a revocation's
- * invalidation proportional to that CA's entries, not to the whole cache.
+ * the least recently used one. A per-CA, per-serial key index makes a
+ * revocation's invalidation touch only that certificate's entries (one per
+ * CertID form a client used: SHA-1, SHA-256, NULL or absent parameters).
  */
 export interface OcspResponseCache {
   get(key: string): CachedOcspResponse | undefined;
@@ -26,6 +29,10 @@ export interface OcspResponseCache {
   delete(key: string): void;
   /** Drops every entry of the CA; returns how many. */
   clearCa(caId: string): number;
+  /** Drops the entries of one certificate of the CA; returns how many. */
+  clearSerial(caId: string, serialHex: string): number;
+  /** Entries of the CA and the oldest thisUpdate among them (null when none), for the admin API. */
+  caState(caId: string): { entries: number; oldestThisUpdate: Date | null };
   clear(): void;
   readonly size: number;
   readonly capacity: number;
@@ -35,15 +42,18 @@ export function createOcspResponseCache(capacity: number): OcspResponseCache {
   if (!Number.isInteger(capacity) || capacity < 1)
     throw new RangeError("the OCSP response cache needs room for at least one entry");
   const entries = new Map<string, CachedOcspResponse>();
-  const byCa = new Map<string, Set<string>>();
+  /** caId -> serialHex -> cache keys. */
+  const byCa = new Map<string, Map<string, Set<string>>>();
 
   const forget = (key: string, entry: CachedOcspResponse) => {
     entries.delete(key);
-    const keys = byCa.get(entry.caId);
-    if (keys) {
-      keys.delete(key);
-      if (keys.size === 0) byCa.delete(entry.caId);
-    }
+    const serials = byCa.get(entry.caId);
+    const keys = serials?.get(entry.serialHex);
+    if (!serials || !keys) return;
+    keys.delete(key);
+    if (keys.size > 0) return;
+    serials.delete(entry.serialHex);
+    if (serials.size === 0) byCa.delete(entry.caId);
   };
 
   return {
@@ -58,10 +68,15 @@ export function createOcspResponseCache(capacity: number): OcspResponseCache {
       const previous = entries.get(key);
       if (previous) forget(key, previous);
       entries.set(key, entry);
-      let keys = byCa.get(entry.caId);
+      let serials = byCa.get(entry.caId);
+      if (!serials) {
+        serials = new Map();
+        byCa.set(entry.caId, serials);
+      }
+      let keys = serials.get(entry.serialHex);
       if (!keys) {
         keys = new Set();
-        byCa.set(entry.caId, keys);
+        serials.set(entry.serialHex, keys);
       }
       keys.add(key);
       while (entries.size > capacity) {
@@ -74,11 +89,35 @@ export function createOcspResponseCache(capacity: number): OcspResponseCache {
       if (entry) forget(key, entry);
     },
     clearCa(caId) {
-      const keys = byCa.get(caId);
-      if (!keys) return 0;
-      for (const key of keys) entries.delete(key);
+      const serials = byCa.get(caId);
+      if (!serials) return 0;
+      let dropped = 0;
+      for (const keys of serials.values()) {
+        for (const key of keys) entries.delete(key);
+        dropped += keys.size;
+      }
       byCa.delete(caId);
-      return keys.size;
+      return dropped;
+    },
+    clearSerial(caId, serialHex) {
+      const keys = byCa.get(caId)?.get(serialHex);
+      if (!keys) return 0;
+      const dropped = keys.size;
+      for (const key of [...keys]) forget(key, entries.get(key)!);
+      return dropped;
+    },
+    caState(caId) {
+      const serials = byCa.get(caId);
+      let count = 0;
+      let oldest: number | null = null;
+      for (const keys of serials?.values() ?? []) {
+        for (const key of keys) {
+          count++;
+          const at = entries.get(key)!.thisUpdate.getTime();
+          if (oldest === null || at < oldest) oldest = at;
+        }
+      }
+      return { entries: count, oldestThisUpdate: oldest === null ? null : new Date(oldest) };
     },
     clear() {
       entries.clear();

@@ -11,6 +11,7 @@ import { opensslCsr } from "../x509/testing/openssl.ts";
 import { createOcspResponseCache } from "./ocsp-response-cache.ts";
 import { ocspErrorResponse } from "./ocsp-response-status.ts";
 import { createOcspService, type OcspAnswer } from "./ocsp-service.ts";
+import { createResponderRotation } from "./responder-rotation.ts";
 import { createOcspResponderService } from "./responder-service.ts";
 import { opensslOcspRequest, opensslReadResponse } from "./testing/openssl-ocsp.ts";
 import { createTestPki } from "./testing/test-pki.ts";
@@ -114,6 +115,46 @@ describe("OCSP service", () => {
     expect((await responders.current(issuing.id)).id).toBe(second.id);
   });
 
+  it("rotates responders in the background ahead of requests, on its timer, and stops", async () => {
+    const local = movableClock();
+    const responders = createOcspResponderService({
+      pool: db.pool,
+      cas: core.cas,
+      audit: core.audit,
+      keyEncryption: core.keyEncryption,
+      clock: local,
+      logger: testLogger,
+    });
+    const timers: Array<{ callback: () => void; ms: number } | null> = [];
+    const rotation = createResponderRotation({
+      responders,
+      cas: core.cas,
+      clock: local,
+      logger: testLogger,
+      intervalMs: 600_000,
+      timers: {
+        setTimeout: (callback, ms) => timers.push({ callback, ms }) - 1,
+        clearTimeout: (handle) => {
+          timers[handle as number] = null;
+        },
+      },
+    });
+    await rotation.runOnce();
+    const first = await responders.current(issuing.id);
+    // Inside the lead (two intervals) before a request would find it due: the pass rotates...
+    local.advance(first.notAfter.getTime() - local.now().getTime() - responders.renewBeforeMs - 15 * 60_000);
+    rotation.start();
+    expect(timers).toHaveLength(1);
+    expect(timers[0]!.ms).toBe(600_000);
+    timers[0]!.callback();
+    await expect.poll(() => timers.length).toBe(2);
+    // ...so the request that follows finds the new responder ready.
+    const next = await responders.current(issuing.id);
+    expect(next.id).not.toBe(first.id);
+    await rotation.stop();
+    expect(timers[1]).toBeNull();
+  });
+
   it("answers good from a pre-signed cache, then revoked with the reason right after a revocation", async () => {
     const leaf = await issue("rev.ocsp.example");
     const requestDer = opensslOcspRequest({ issuerDer: issuing.certificateDer!, certsDer: [leaf.der], nonce: false });
@@ -176,8 +217,9 @@ describe("OCSP service", () => {
 
   it("keeps at most cacheEntries pre-signed answers (LRU)", async () => {
     const cache = createOcspResponseCache(2);
-    const entry = (caId: string) => ({
+    const entry = (caId: string, serialHex = "01") => ({
       caId,
+      serialHex,
       der: new Uint8Array(1),
       thisUpdate: new Date(),
       nextUpdate: new Date(),
@@ -195,6 +237,17 @@ describe("OCSP service", () => {
     expect(cache.get("a")).toBeDefined();
     expect(cache.clearCa("ca1")).toBe(1);
     expect(cache.size).toBe(1);
+    // Per serial: only that certificate's entries (every CertID form) go.
+    const wide = createOcspResponseCache(4);
+    wide.set("sha1-form", entry("ca2", "02"));
+    wide.set("sha256-form", entry("ca2", "02"));
+    wide.set("other", entry("ca2", "03"));
+    expect(wide.caState("ca2").entries).toBe(3);
+    expect(wide.clearSerial("ca2", "02")).toBe(2);
+    expect(wide.get("sha1-form")).toBeUndefined();
+    expect(wide.get("other")).toBeDefined();
+    expect(wide.caState("ca2").entries).toBe(1);
+    expect(wide.clearSerial("ca2", "ff")).toBe(0);
 
     const small = createOcspService({
       pool: db.pool,
@@ -232,7 +285,7 @@ describe("OCSP service", () => {
       let resynced = false;
       const subscription = subscribeToRevocations({
         connectionUri: db.url,
-        onRevoked: (caId) => core.ocsp.invalidate(caId),
+        onRevoked: ({ caId, serialHex }) => core.ocsp.invalidate(caId, serialHex),
         onResync: () => {
           resynced = true;
           core.ocsp.invalidateAll();
@@ -252,5 +305,67 @@ describe("OCSP service", () => {
     } finally {
       await replica.committer.close();
     }
+  });
+
+  it("a revocation drops only that certificate's answers; the CA's others keep their signed bytes", async () => {
+    const kept = await issue("kept.serial.example");
+    const gone = await issue("gone.serial.example");
+    const keptRequest = opensslOcspRequest({ issuerDer: issuing.certificateDer!, certsDer: [kept.der], nonce: false });
+    const goneRequest = opensslOcspRequest({ issuerDer: issuing.certificateDer!, certsDer: [gone.der], nonce: false });
+    const keptFirst = successful(await core.ocsp.respond(keptRequest));
+    await core.ocsp.respond(goneRequest);
+    const before = core.ocsp.caCacheState(issuing.id);
+    expect(before.entries).toBeGreaterThanOrEqual(2);
+    expect(before.oldestThisUpdate).toBeInstanceOf(Date);
+
+    await core.issuance.revoke({ serialHex: gone.serialHex, reason: "superseded" }, admin);
+    expect(core.ocsp.caCacheState(issuing.id).entries).toBe(before.entries - 1);
+    expect(read(successful(await core.ocsp.respond(goneRequest)).der, gone.der)).toContain("Reason: superseded");
+    const keptAfter = successful(await core.ocsp.respond(keptRequest));
+    expect(Buffer.from(keptAfter.der).equals(Buffer.from(keptFirst.der))).toBe(true);
+    const after = core.ocsp.caCacheState(issuing.id);
+    expect(after.hits).toBeGreaterThan(before.hits);
+    expect(after.misses).toBeGreaterThan(before.misses);
+
+    // A bare CA id (an older replica's payload) still drops the whole CA.
+    core.ocsp.invalidate(issuing.id);
+    expect(core.ocsp.caCacheState(issuing.id).entries).toBe(0);
+  });
+
+  it("never caches an answer read before a revocation that is invalidated while it is being signed", async () => {
+    let release!: () => void;
+    let reached!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const inSigning = new Promise<void>((resolve) => (reached = resolve));
+    let hold = true;
+    const service = createOcspService({
+      pool: db.pool,
+      cas: core.cas,
+      // Holds the signing step (after the status read) until the revocation is through.
+      responders: {
+        ...core.ocspResponders,
+        async current(caId) {
+          if (hold) {
+            hold = false;
+            reached();
+            await gate;
+          }
+          return core.ocspResponders.current(caId);
+        },
+      },
+      clock,
+      logger: testLogger,
+    });
+    const leaf = await issue("race.serial.example");
+    const requestDer = opensslOcspRequest({ issuerDer: issuing.certificateDer!, certsDer: [leaf.der], nonce: false });
+    const pending = service.respond(requestDer);
+    await inSigning;
+    await core.issuance.revoke({ serialHex: leaf.serialHex, reason: "keyCompromise" }, admin);
+    service.invalidate(issuing.id, leaf.serialHex);
+    release();
+    // Read before the revocation: "good" is a correct answer for that moment...
+    expect(read(successful(await pending).der, leaf.der)).toMatch(/cert0\.pem: good/);
+    // ...but it must not be what the next request gets.
+    expect(read(successful(await service.respond(requestDer)).der, leaf.der)).toContain("Reason: keyCompromise");
   });
 });

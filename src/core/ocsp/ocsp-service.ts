@@ -9,6 +9,7 @@ import {
   StatementCancelledError,
   StatementTimeoutError,
 } from "slonik";
+import type { Metrics } from "../../ops/metrics.ts";
 import { notifyRevocation } from "../../store/ocsp-revocation-channel.ts";
 import { findCertificateStatus } from "../../store/ocsp-status-store.ts";
 import type { CaService } from "../ca/ca-service.ts";
@@ -67,6 +68,23 @@ export interface OcspServiceOptions {
   maxCacheAgeSeconds?: number | undefined;
 }
 
+/** One replica's cache figures for one CA (the admin API's GetOcspResponder). */
+export interface OcspCaCacheState {
+  /** Pre-signed responses of the CA held in memory now. */
+  readonly entries: number;
+  /** Answers served from memory without asking Postgres, since this process started. */
+  readonly hits: number;
+  /** Pre-signed-path answers that had to read the status (then re-used or re-signed), since start. */
+  readonly misses: number;
+  /** Oldest thisUpdate among the CA's entries; null when it has none. */
+  readonly oldestThisUpdate: Date | null;
+}
+
+/** What a response said, for metrics: a cert status, or why there was no signed answer. */
+type OcspOutcome = "good" | "revoked" | "unknown" | "unauthorized" | "malformed" | "error";
+/** Where a response came from: memory, a status re-check keeping the signed bytes, a new signature, or none. */
+type OcspSource = "cache" | "revalidated" | "signed" | "nonce" | "none";
+
 export interface OcspService {
   /**
    * Answers one DER OCSPRequest (RFC 6960, RFC 9919 profile): good, revoked
@@ -77,13 +95,23 @@ export interface OcspService {
    * internalError.
    */
   respond(requestDer: Uint8Array): Promise<OcspAnswer>;
-  /** A certificate of the CA was revoked here: drop its cached answers now and tell the other replicas. */
-  revoked(caId: string): Promise<void>;
-  /** Another replica revoked a certificate of the CA (a notification): drop its cached answers. */
-  invalidate(caId: string): void;
+  /**
+   * A certificate of the CA was revoked here: drop that certificate's
+   * cached answers now and tell the other replicas (NOTIFY "caId:serialHex").
+   */
+  revoked(caId: string, serialHex: string): Promise<void>;
+  /**
+   * A revocation notification (from any replica): drop the cached answers
+   * of that certificate, or of the whole CA when no serial is given (a
+   * payload from an older replica, or one that cannot name the serial).
+   */
+  invalidate(caId: string, serialHex?: string | undefined): void;
   /** Notifications may have been missed (the listening connection was lost): drop everything. */
   invalidateAll(): void;
+  /** This replica's whole cache. */
   cacheState(): { entries: number; capacity: number };
+  /** This replica's cache figures for one CA. */
+  caCacheState(caId: string): OcspCaCacheState;
 }
 
 interface ServedIssuer {
@@ -115,6 +143,7 @@ export function createOcspService(deps: {
   responders: OcspResponderService;
   clock: Clock;
   logger: Logger;
+  metrics?: Metrics | undefined;
   options?: OcspServiceOptions | undefined;
 }): OcspService {
   const { pool, clock, logger, responders } = deps;
@@ -135,11 +164,28 @@ export function createOcspService(deps: {
   if (!(maxCacheAgeMs > 0)) throw new ChanceryError("invalid_argument", "OCSP max cache age must be positive");
   const cache = createOcspResponseCache(deps.options?.cacheEntries ?? 50_000);
 
-  // Bumped by every invalidation: an answer whose status was read before a
-  // revocation's invalidation must not enter the cache after it.
+  // Bumped for the CA by every invalidation, per-serial ones included: an
+  // answer whose status was read before a revocation's invalidation must not
+  // enter the cache after it. Per CA rather than per serial so the map stays
+  // as small as the CA list; the cost is that an answer for another
+  // certificate of the CA, signed during the revocation, is not cached once.
   const generations = new Map<string, number>();
   let globalGeneration = 0;
-  const generationOf = (caId: string) => `${globalGeneration}:${generations.get(caId) ?? 0}`;
+  // Over every CA the CertID's issuer matches: the certificate's CA is only
+  // known after the status read, and it must be checked as of before it.
+  const generationOf = (caIds: readonly string[]) =>
+    `${globalGeneration}:${caIds.map((caId) => generations.get(caId) ?? 0).join(",")}`;
+
+  const stats = new Map<string, { hits: number; misses: number }>();
+  const statsOf = (caId: string) => {
+    let entry = stats.get(caId);
+    if (!entry) {
+      entry = { hits: 0, misses: 0 };
+      stats.set(caId, entry);
+    }
+    return entry;
+  };
+  const count = (outcome: OcspOutcome, source: OcspSource) => deps.metrics?.ocspResponses.inc({ outcome, source });
 
   let index: LoadedIndex | null = null;
   let indexLoading: Promise<LoadedIndex> | null = null;
@@ -221,19 +267,30 @@ export function createOcspService(deps: {
     const key = Buffer.from(certId.der).toString("base64");
     const nowMs = clock.now().getTime();
     const entry = cache.get(key);
-    if (entry && nowMs < entry.refreshAtMs && nowMs - entry.checkedAtMs < maxCacheAgeMs) return cachedAnswer(entry);
+    if (entry && nowMs < entry.refreshAtMs && nowMs - entry.checkedAtMs < maxCacheAgeMs) {
+      statsOf(entry.caId).hits++;
+      count(outcomeOf(entry.statusKey), "cache");
+      return cachedAnswer(entry);
+    }
     // One signature per CertID at a time: a burst of requests for the same certificate waits for it.
     const pending = signing.get(key);
+    // Joiners share the first request's answer, and its one count in the metrics and stats.
     if (pending) return pending;
     const work = (async (): Promise<OcspAnswer> => {
       const issuers = await issuersFor(certId);
-      if (issuers.length === 0) return refusal("unauthorized");
-      const generation = generationOf(issuers[0]!.caId);
+      if (issuers.length === 0) {
+        count("unauthorized", "none");
+        return refusal("unauthorized");
+      }
+      const caIds = issuers.map((issuer) => issuer.caId);
+      const generation = generationOf(caIds);
       const resolved = await resolve(certId, issuers);
+      statsOf(resolved.caId).misses++;
       const now = clock.now();
       // Same status and still inside its signing window: the bytes stand, only the check is renewed.
       if (entry && entry.statusKey === resolved.statusKey && now.getTime() < entry.refreshAtMs) {
-        if (generation === generationOf(resolved.caId)) {
+        count(outcomeOf(resolved.statusKey), "revalidated");
+        if (generation === generationOf(caIds)) {
           entry.checkedAtMs = now.getTime();
           cache.set(key, entry);
         }
@@ -247,6 +304,7 @@ export function createOcspService(deps: {
       });
       const fresh: CachedOcspResponse = {
         caId: resolved.caId,
+        serialHex: certId.serialHex,
         der,
         thisUpdate,
         nextUpdate,
@@ -255,8 +313,9 @@ export function createOcspService(deps: {
         statusKey: resolved.statusKey,
         checkedAtMs: now.getTime(),
       };
-      if (generation === generationOf(resolved.caId)) cache.set(key, fresh);
+      if (generation === generationOf(caIds)) cache.set(key, fresh);
       else cache.delete(key);
+      count(outcomeOf(resolved.statusKey), "signed");
       return cachedAnswer(fresh);
     })().finally(() => signing.delete(key));
     signing.set(key, work);
@@ -266,7 +325,10 @@ export function createOcspService(deps: {
   /** A nonce or several CertIDs: signed now, for this request only. */
   async function respondFresh(certIds: readonly CertId[], nonce: Uint8Array | undefined): Promise<OcspAnswer> {
     const matches = await Promise.all(certIds.map((certId) => issuersFor(certId)));
-    if (matches.every((issuers) => issuers.length === 0)) return refusal("unauthorized");
+    if (matches.every((issuers) => issuers.length === 0)) {
+      count("unauthorized", "none");
+      return refusal("unauthorized");
+    }
     const resolved = await Promise.all(
       certIds.map((certId, i) => (matches[i]!.length === 0 ? null : resolve(certId, matches[i]!))),
     );
@@ -284,31 +346,38 @@ export function createOcspService(deps: {
       return { certId, status, thisUpdate, nextUpdate };
     });
     const der = await responder.builder.build({ producedAt: now, responses, nonce });
+    // A multi-CertID answer is counted once, by its first answered certificate.
+    count(outcomeOf(resolved.find((r) => r !== null)!.statusKey), "nonce");
     return { status: "successful", der, thisUpdate, nextUpdate, cacheable: false };
   }
 
-  function invalidate(caId: string): void {
+  function invalidate(caId: string, serialHex?: string | undefined): void {
+    // Bumped before dropping: an answer being signed now must not come back.
     generations.set(caId, (generations.get(caId) ?? 0) + 1);
-    const dropped = cache.clearCa(caId);
-    logger.debug({ caId, dropped }, "OCSP answers invalidated after a revocation");
+    const dropped = serialHex === undefined ? cache.clearCa(caId) : cache.clearSerial(caId, serialHex);
+    logger.debug({ caId, serialHex, dropped }, "OCSP answers invalidated after a revocation");
   }
 
   return {
     async respond(requestDer) {
       const parsed = parseOcspRequest(requestDer);
-      if (!parsed.ok) return refusal("malformedRequest", parsed.problem);
+      if (!parsed.ok) {
+        count("malformed", "none");
+        return refusal("malformedRequest", parsed.problem);
+      }
       const { certIds, nonce } = parsed.value;
       try {
         if (nonce === undefined && certIds.length === 1) return await respondCached(certIds[0]!);
         return await respondFresh(certIds, nonce);
       } catch (err) {
+        count("error", "none");
         throw asServiceError(err);
       }
     },
 
-    async revoked(caId) {
-      invalidate(caId);
-      await notifyRevocation(pool, caId);
+    async revoked(caId, serialHex) {
+      invalidate(caId, serialHex);
+      await notifyRevocation(pool, caId, serialHex);
     },
 
     invalidate,
@@ -319,7 +388,18 @@ export function createOcspService(deps: {
     },
 
     cacheState: () => ({ entries: cache.size, capacity: cache.capacity }),
+
+    caCacheState(caId) {
+      const { entries, oldestThisUpdate } = cache.caState(caId);
+      const seen = stats.get(caId);
+      return { entries, hits: seen?.hits ?? 0, misses: seen?.misses ?? 0, oldestThisUpdate };
+    },
   };
+}
+
+function outcomeOf(statusKey: string): OcspOutcome {
+  const type = statusKey.split(":", 1)[0];
+  return type === "good" || type === "revoked" ? type : "unknown";
 }
 
 function refusal(status: OcspErrorStatus, problem?: OcspRequestProblem): OcspAnswer {

@@ -45,6 +45,13 @@ export interface OcspResponderService {
    * the responder certificate and nothing else here.
    */
   current(caId: string): Promise<LoadedResponder>;
+  /**
+   * Like current(), but treats a responder as due `aheadMs` earlier: the
+   * background rotation (responder-rotation.ts) calls it so the next
+   * responder exists before any request finds the current one due, and no
+   * request pays for a key generation and a CA signature.
+   */
+  rotateIfDue(caId: string, aheadMs: number): Promise<LoadedResponder>;
   /** Configured lifetime, in ms: callers keep response windows well inside it. */
   readonly lifetimeMs: number;
   /** The renewal margin, in ms: a current responder has at least this much validity left (CA lifetime permitting). */
@@ -88,10 +95,10 @@ export function createOcspResponderService(deps: {
    * CA itself expires first: a new responder could not outlive the CA (its
    * notAfter is capped there), so rotating would only repeat on every call.
    */
-  function fresh(responder: { notAfter: Date }, caNotAfter: Date | null, nowMs: number): boolean {
+  function fresh(responder: { notAfter: Date }, caNotAfter: Date | null, nowMs: number, aheadMs = 0): boolean {
     const notAfterMs = responder.notAfter.getTime();
     if (notAfterMs <= nowMs) return false;
-    if (notAfterMs - nowMs >= renewBeforeMs) return true;
+    if (notAfterMs - nowMs >= renewBeforeMs + aheadMs) return true;
     return caNotAfter !== null && notAfterMs >= caNotAfter.getTime();
   }
 
@@ -114,12 +121,12 @@ export function createOcspResponderService(deps: {
     };
   }
 
-  async function resolve(caId: string): Promise<LoadedResponder> {
+  async function resolve(caId: string, aheadMs: number): Promise<LoadedResponder> {
     const ca = await deps.cas.get(caId);
     if (!ca.certificateDer || ca.status === "pending")
       throw new ChanceryError("failed_precondition", `CA ${caId} has no certificate and cannot delegate OCSP signing`);
     const newest = await findNewestOcspResponder(pool, caId, clock.now());
-    if (newest && fresh({ notAfter: new Date(newest.not_after) }, ca.notAfter, clock.now().getTime()))
+    if (newest && fresh({ notAfter: new Date(newest.not_after) }, ca.notAfter, clock.now().getTime(), aheadMs))
       return load(newest);
 
     // Everything that needs another pool connection is read before the
@@ -131,7 +138,7 @@ export function createOcspResponderService(deps: {
       // Read again under the lock: another replica may have just made one.
       const now = clock.now();
       const again = await findNewestOcspResponder(tx, caId, now);
-      if (again && fresh({ notAfter: new Date(again.not_after) }, ca.notAfter, now.getTime())) return again;
+      if (again && fresh({ notAfter: new Date(again.not_after) }, ca.notAfter, now.getTime(), aheadMs)) return again;
 
       const id = randomUUID();
       const generated = await generateResponder({
@@ -186,25 +193,37 @@ export function createOcspResponderService(deps: {
     return load(row);
   }
 
+  function currentWithin(caId: string, aheadMs: number): Promise<LoadedResponder> {
+    const cached = loaded.get(caId);
+    // The CA's notAfter is not at hand here; a responder capped by an
+    // expiring CA re-checks Postgres on each call, which is one probe.
+    if (cached && fresh(cached, null, clock.now().getTime(), aheadMs)) return Promise.resolve(cached);
+    // One resolution per CA at a time; a rotation pass joining a request's
+    // resolution (or the reverse) re-checks on its next pass.
+    const pending = inFlight.get(caId);
+    if (pending) return pending;
+    const promise = resolve(caId, aheadMs)
+      .then((responder) => {
+        const previous = loaded.get(caId);
+        if (!previous || previous.notAfter.getTime() <= responder.notAfter.getTime()) loaded.set(caId, responder);
+        return responder;
+      })
+      .finally(() => inFlight.delete(caId));
+    inFlight.set(caId, promise);
+    return promise;
+  }
+
   return {
     lifetimeMs,
     renewBeforeMs,
-    async current(caId) {
-      const cached = loaded.get(caId);
-      // The CA's notAfter is not at hand here; a responder capped by an
-      // expiring CA re-checks Postgres on each call, which is one probe.
-      if (cached && fresh(cached, null, clock.now().getTime())) return cached;
-      const pending = inFlight.get(caId);
-      if (pending) return pending;
-      const promise = resolve(caId)
-        .then((responder) => {
-          const previous = loaded.get(caId);
-          if (!previous || previous.notAfter.getTime() <= responder.notAfter.getTime()) loaded.set(caId, responder);
-          return responder;
-        })
-        .finally(() => inFlight.delete(caId));
-      inFlight.set(caId, promise);
-      return promise;
+    current: (caId) => currentWithin(caId, 0),
+    rotateIfDue(caId, aheadMs) {
+      if (!(aheadMs >= 0 && aheadMs < lifetimeMs - renewBeforeMs))
+        throw new ChanceryError(
+          "invalid_argument",
+          "the rotation lead must be shorter than the responder's fresh time",
+        );
+      return currentWithin(caId, aheadMs);
     },
   };
 }

@@ -254,6 +254,114 @@ export declare type NameConstraints = Message<"chancery.admin.v1.NameConstraints
 export declare const NameConstraintsSchema: GenMessage<NameConstraints>;
 
 /**
+ * A CA's delegated OCSP responder (RFC 6960 §4.2.2.2: EKU OCSPSigning,
+ * id-pkix-ocsp-nocheck), which signs the CA's OCSP responses instead of the
+ * CA key. Rotated automatically before it expires.
+ *
+ * @generated from message chancery.admin.v1.OcspResponder
+ */
+export declare type OcspResponder = Message<"chancery.admin.v1.OcspResponder"> & {
+  /**
+   * Resource name: "certificateAuthorities/{id}/ocspResponder".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The responder certificate, PEM; the same one every replica signs with.
+   *
+   * @generated from field: string certificate_pem = 2;
+   */
+  certificatePem: string;
+
+  /**
+   * Its serial number, lower-case hex.
+   *
+   * @generated from field: string serial = 3;
+   */
+  serial: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp not_before = 4;
+   */
+  notBefore?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp not_after = 5;
+   */
+  notAfter?: Timestamp | undefined;
+
+  /**
+   * The cache of the replica that answered this call: each replica keeps
+   * its own in memory, so these figures differ between replicas.
+   *
+   * @generated from field: chancery.admin.v1.OcspCacheState cache = 6;
+   */
+  cache?: OcspCacheState | undefined;
+};
+
+/**
+ * Describes the message chancery.admin.v1.OcspResponder.
+ * Use `create(OcspResponderSchema)` to create a new message.
+ */
+export declare const OcspResponderSchema: GenMessage<OcspResponder>;
+
+/**
+ * One replica's pre-signed OCSP responses for one CA.
+ *
+ * @generated from message chancery.admin.v1.OcspCacheState
+ */
+export declare type OcspCacheState = Message<"chancery.admin.v1.OcspCacheState"> & {
+  /**
+   * Responses of the CA held in memory now.
+   *
+   * @generated from field: int64 entries = 1;
+   */
+  entries: bigint;
+
+  /**
+   * Answers served from memory without asking Postgres, since the replica started.
+   *
+   * @generated from field: int64 hits = 2;
+   */
+  hits: bigint;
+
+  /**
+   * Answers that had to read the certificate status first (then kept or
+   * re-signed), since the replica started.
+   *
+   * @generated from field: int64 misses = 3;
+   */
+  misses: bigint;
+
+  /**
+   * Oldest thisUpdate among the CA's responses in memory; unset when there are none.
+   *
+   * @generated from field: google.protobuf.Timestamp oldest_this_update = 4;
+   */
+  oldestThisUpdate?: Timestamp | undefined;
+
+  /**
+   * Responses of all CAs in memory now, and the most the replica keeps (config ocsp.cacheEntries).
+   *
+   * @generated from field: int64 replica_entries = 5;
+   */
+  replicaEntries: bigint;
+
+  /**
+   * @generated from field: int64 replica_capacity = 6;
+   */
+  replicaCapacity: bigint;
+};
+
+/**
+ * Describes the message chancery.admin.v1.OcspCacheState.
+ * Use `create(OcspCacheStateSchema)` to create a new message.
+ */
+export declare const OcspCacheStateSchema: GenMessage<OcspCacheState>;
+
+/**
  * A CRL (RFC 5280 §5) as published on the revocation listener; the
  * signed bytes are at download_url.
  *
@@ -690,6 +798,24 @@ export declare type RegenerateCrlRequest = Message<"chancery.admin.v1.Regenerate
 export declare const RegenerateCrlRequestSchema: GenMessage<RegenerateCrlRequest>;
 
 /**
+ * @generated from message chancery.admin.v1.GetOcspResponderRequest
+ */
+export declare type GetOcspResponderRequest = Message<"chancery.admin.v1.GetOcspResponderRequest"> & {
+  /**
+   * "certificateAuthorities/{id}".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message chancery.admin.v1.GetOcspResponderRequest.
+ * Use `create(GetOcspResponderRequestSchema)` to create a new message.
+ */
+export declare const GetOcspResponderRequestSchema: GenMessage<GetOcspResponderRequest>;
+
+/**
  * @generated from enum chancery.admin.v1.KeyAlgorithm
  */
 export enum KeyAlgorithm {
@@ -849,6 +975,18 @@ export declare const CertificateAuthorityService: GenService<{
     methodKind: "unary";
     input: typeof RegenerateCrlRequestSchema;
     output: typeof CrlSchema;
+  },
+  /**
+   * The CA's current delegated OCSP responder certificate (made first if the
+   * CA has none yet) and the answering replica's OCSP cache figures for the
+   * CA. Operators: assigned CAs only.
+   *
+   * @generated from rpc chancery.admin.v1.CertificateAuthorityService.GetOcspResponder
+   */
+  getOcspResponder: {
+    methodKind: "unary";
+    input: typeof GetOcspResponderRequestSchema;
+    output: typeof OcspResponderSchema;
   },
 }>;
 
