@@ -108,6 +108,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       crls,
       ocsp,
       ocspResponders,
+      ocspPresigner,
     } = createCore({
       pool,
       keyEncryption,
@@ -169,6 +170,11 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     await responderRotation.runOnce();
     responderRotation.start();
     cleanup.push(() => responderRotation.stop());
+    // OCSP responses signed ahead of requests and stored for every replica; the first pass runs in
+    // the background now (existing rows mean a restart has little to do). Stopped before the pool closes.
+    void ocspPresigner.runOnce();
+    ocspPresigner.start();
+    cleanup.push(() => ocspPresigner.stop());
 
     // After bootstrap, so the first pass already sees the bootstrap CAs. Registered after the pool,
     // so undo() (which runs in reverse) stops it, waiting for a running build, before the pool closes.

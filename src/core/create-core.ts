@@ -13,6 +13,7 @@ import { createTotpService, type TotpService } from "./identity/totp-service.ts"
 import { createUserService, type UserService } from "./identity/user-service.ts";
 import { createIssuanceCommitter, type IssuanceCommitter } from "./issuance/issuance-committer.ts";
 import { createIssuanceService, type IssuanceService } from "./issuance/issuance-service.ts";
+import { createOcspPresigner, type OcspPresigner } from "./ocsp/ocsp-presigner.ts";
 import { createOcspService, type OcspService, type OcspServiceOptions } from "./ocsp/ocsp-service.ts";
 import {
   createOcspResponderService,
@@ -40,6 +41,8 @@ export interface Core {
   readonly crls: CrlService;
   readonly ocspResponders: OcspResponderService;
   readonly ocsp: OcspService;
+  /** Signs OCSP responses ahead of requests; not started here (gateway.ts starts and stops it). */
+  readonly ocspPresigner: OcspPresigner;
 }
 
 /**
@@ -59,7 +62,15 @@ export function createCore(deps: {
   /** After a revocation commits, with the issuing CA's id and the serial (gateway.ts: request a new CRL). */
   onRevoked?: ((caId: string, serialHex: string) => void) | undefined;
   crl?: CrlServiceOptions | undefined;
-  ocsp?: (OcspServiceOptions & { responder?: OcspResponderOptions | undefined }) | undefined;
+  ocsp?:
+    | (OcspServiceOptions & {
+        responder?: OcspResponderOptions | undefined;
+        /** Between pre-signing passes (default 60 s). */
+        presignIntervalMs?: number | undefined;
+        /** Certificates per pre-signing batch (default 2000). */
+        presignBatchSize?: number | undefined;
+      })
+    | undefined;
 }): Core {
   const { pool, clock, logger, metrics } = deps;
   const urlsFor = (caId: string) => buildCaUrls(deps.publicBaseUrl, caId);
@@ -89,8 +100,9 @@ export function createCore(deps: {
     urlsFor,
     verifier: deps.verifier,
     onRevoked: (caId, serialHex) => {
-      // The certificate's pre-signed OCSP answers are dropped here and on every
-      // other replica (NOTIFY) before anything else hears of the revocation.
+      // The certificate's pre-signed OCSP answers are dropped here, its stored
+      // responses re-signed, and every other replica told (NOTIFY), before
+      // anything else hears of the revocation.
       ocsp
         .revoked(caId, serialHex)
         .catch((err) => logger.error({ err, caId, serialHex }, "OCSP revocation notification failed"));
@@ -115,6 +127,15 @@ export function createCore(deps: {
     logger,
     metrics,
     options: deps.ocsp,
+  });
+  const ocspPresigner = createOcspPresigner({
+    pool,
+    ocsp,
+    cas,
+    clock,
+    logger,
+    intervalMs: deps.ocsp?.presignIntervalMs,
+    batchSize: deps.ocsp?.presignBatchSize,
   });
   const users = createUserService({ pool, audit, clock });
   // Bad tokens and bad enrollment codes are audited through one bounded log; authenticator.close() closes it.
@@ -148,5 +169,6 @@ export function createCore(deps: {
     crls,
     ocspResponders,
     ocsp,
+    ocspPresigner,
   };
 }

@@ -40,7 +40,8 @@ export function createMetrics() {
       name: "chancery_ocsp_responses_total",
       help:
         "OCSP answers by outcome (good, revoked, unknown, unauthorized, malformed, error) and source " +
-        "(cache: from memory; revalidated: status re-read, signed bytes kept; signed: pre-signed anew; " +
+        "(cache: from memory; stored: signed earlier, read from Postgres; revalidated: status re-read, signed bytes kept; " +
+        "signed: pre-signed anew; " +
         "nonce: signed for one request; none: unsigned error)",
       labelNames: ["outcome", "source"] as const,
       registers: [registry],

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import {
   BackendTerminatedError,
   BackendTerminatedUnexpectedlyError,
+  type CommonQueryMethods,
   ConnectionError,
   type DatabasePool,
   IdleTransactionTimeoutError,
@@ -10,14 +11,21 @@ import {
   StatementTimeoutError,
 } from "slonik";
 import type { Metrics } from "../../ops/metrics.ts";
+import {
+  findStoredOcspResponse,
+  type NewStoredOcspResponse,
+  type OcspPresignCandidateRow,
+  type StoredOcspResponseRow,
+  upsertStoredOcspResponses,
+} from "../../store/ocsp-response-store.ts";
 import { notifyRevocation } from "../../store/ocsp-revocation-channel.ts";
 import { findCertificateStatus } from "../../store/ocsp-status-store.ts";
 import type { CaService } from "../ca/ca-service.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError, isChanceryError } from "../errors.ts";
 import { revocationReasonName } from "../revocation/revocation-reason.ts";
-import type { CertId } from "./cert-id.ts";
-import { createIssuerIndex, type IssuerIndex } from "./issuer-hashes.ts";
+import { type CertId, type CertIdHashAlgorithm, certIdHashAlgorithms, encodeCertId } from "./cert-id.ts";
+import { certIdFor, createIssuerIndex, type IssuerIndex, issuerHashes } from "./issuer-hashes.ts";
 import { parseOcspRequest } from "./ocsp-request.ts";
 import type { OcspRequestProblem } from "./ocsp-request-problem.ts";
 import type { OcspCertStatus, OcspSingleResponse } from "./ocsp-response.ts";
@@ -83,7 +91,13 @@ export interface OcspCaCacheState {
 /** What a response said, for metrics: a cert status, or why there was no signed answer. */
 type OcspOutcome = "good" | "revoked" | "unknown" | "unauthorized" | "malformed" | "error";
 /** Where a response came from: memory, a status re-check keeping the signed bytes, a new signature, or none. */
-type OcspSource = "cache" | "revalidated" | "signed" | "nonce" | "none";
+type OcspSource = "cache" | "revalidated" | "stored" | "signed" | "nonce" | "none";
+
+/** Signs and stores the canonical responses (one per CertID hash algorithm) of certificates of one CA. */
+export type OcspPresignBatch = (
+  db: CommonQueryMethods,
+  certificates: readonly OcspPresignCandidateRow[],
+) => Promise<void>;
 
 export interface OcspService {
   /**
@@ -96,10 +110,19 @@ export interface OcspService {
    */
   respond(requestDer: Uint8Array): Promise<OcspAnswer>;
   /**
-   * A certificate of the CA was revoked here: drop that certificate's
-   * cached answers now and tell the other replicas (NOTIFY "caId:serialHex").
+   * A certificate of the CA was revoked here (after the commit): drop that
+   * certificate's cached answers now, re-sign its stored responses (a
+   * failure is logged: readers then sign on demand), then tell the other
+   * replicas (NOTIFY "caId:serialHex"), which find the revoked rows.
    */
   revoked(caId: string, serialHex: string): Promise<void>;
+  /**
+   * Loads what signing the CA's stored responses needs (issuer hashes, the
+   * current responder) outside any transaction, for the pre-signer: the
+   * returned function signs both canonical CertIDs of each certificate and
+   * writes the rows through `db` (its transaction, under its lock).
+   */
+  presignerFor(caId: string): Promise<OcspPresignBatch>;
   /**
    * A revocation notification (from any replica): drop the cached answers
    * of that certificate, or of the whole CA when no serial is given (a
@@ -128,6 +151,14 @@ interface Resolved {
   readonly status: OcspCertStatus;
   /** Identifies the status for cache re-checks ("good", "revoked:<ms>:<reason>", "unknown"). */
   readonly statusKey: string;
+  /** The status as a stored response records it; absent for unknown (never stored). */
+  readonly stored?: StoredStatus | undefined;
+}
+
+interface StoredStatus {
+  readonly status: "good" | "revoked";
+  readonly revokedAt: Date | null;
+  readonly revocationReason: number | null;
 }
 
 const second = 1000;
@@ -139,7 +170,7 @@ const indexMaxAgeMs = 60 * second;
 
 export function createOcspService(deps: {
   pool: DatabasePool;
-  cas: Pick<CaService, "list">;
+  cas: Pick<CaService, "list" | "get">;
   responders: OcspResponderService;
   clock: Clock;
   logger: Logger;
@@ -235,14 +266,7 @@ export function createOcspService(deps: {
       certId.serialHex,
     );
     if (!row) return { caId: first, status: { type: "unknown" }, statusKey: "unknown" };
-    if (row.status === "valid") return { caId: row.ca_id, status: { type: "good" }, statusKey: "good" };
-    const revocationTime = new Date(row.revoked_at ?? 0);
-    const reason = revocationReasonName(row.revocation_reason ?? 0);
-    return {
-      caId: row.ca_id,
-      status: { type: "revoked", revocationTime, reason },
-      statusKey: `revoked:${revocationTime.getTime()}:${row.revocation_reason ?? 0}`,
-    };
+    return { ...certificateStatusOf(row), caId: row.ca_id };
   }
 
   function window(responder: LoadedResponder, now: Date): { thisUpdate: Date; nextUpdate: Date } {
@@ -296,30 +320,103 @@ export function createOcspService(deps: {
         }
         return cachedAnswer(entry);
       }
-      const responder = await responders.current(resolved.caId);
-      const { thisUpdate, nextUpdate } = window(responder, now);
-      const der = await responder.builder.build({
-        producedAt: now,
-        responses: [{ certId, status: resolved.status, thisUpdate, nextUpdate }],
-      });
-      const fresh: CachedOcspResponse = {
-        caId: resolved.caId,
-        serialHex: certId.serialHex,
-        der,
-        thisUpdate,
-        nextUpdate,
-        sha256: createHash("sha256").update(der).digest("hex"),
-        refreshAtMs: thisUpdate.getTime() + (nextUpdate.getTime() - thisUpdate.getTime()) * refreshFraction,
-        statusKey: resolved.statusKey,
-        checkedAtMs: now.getTime(),
+      const keep = (answer: CachedOcspResponse) => {
+        if (generation === generationOf(caIds)) cache.set(key, answer);
+        else cache.delete(key);
       };
-      if (generation === generationOf(caIds)) cache.set(key, fresh);
-      else cache.delete(key);
+      // Stored rows carry our canonical CertID, so they answer only a request that sent exactly that.
+      const storable = resolved.stored !== undefined && isCanonical(certId);
+      if (storable) {
+        const row = await findStoredOcspResponse(pool, resolved.caId, certId.serialHex, certId.hashAlgorithm);
+        // Signed here or on another replica, maybe by a responder since replaced: still valid until
+        // its nextUpdate (ours outlive their responses), but re-signed from its refresh time on.
+        if (row && storedStatusKey(row) === resolved.statusKey && now.getTime() < row.refresh_at) {
+          const stored = fromRow(resolved.caId, certId.serialHex, row, resolved.statusKey, now);
+          keep(stored);
+          count(outcomeOf(resolved.statusKey), "stored");
+          return cachedAnswer(stored);
+        }
+      }
+      const responder = await responders.current(resolved.caId);
+      const fresh = await sign(resolved.caId, certId, resolved, responder, now);
+      keep(fresh);
+      if (storable) {
+        // Best effort: the answer is good whether or not other replicas get to re-use it.
+        await upsertStoredOcspResponses(pool, [
+          toRow(resolved.caId, certId.hashAlgorithm, resolved.stored!, fresh, responder, now),
+        ]).catch((err) => logger.warn({ err, caId: resolved.caId }, "OCSP response not stored"));
+      }
       count(outcomeOf(resolved.statusKey), "signed");
       return cachedAnswer(fresh);
     })().finally(() => signing.delete(key));
     signing.set(key, work);
     return work;
+  }
+
+  async function sign(
+    caId: string,
+    certId: CertId,
+    resolved: Pick<Resolved, "status" | "statusKey">,
+    responder: LoadedResponder,
+    now: Date,
+  ): Promise<CachedOcspResponse> {
+    const { thisUpdate, nextUpdate } = window(responder, now);
+    const der = await responder.builder.build({
+      producedAt: now,
+      responses: [{ certId, status: resolved.status, thisUpdate, nextUpdate }],
+    });
+    return {
+      caId,
+      serialHex: certId.serialHex,
+      der,
+      thisUpdate,
+      nextUpdate,
+      sha256: createHash("sha256").update(der).digest("hex"),
+      refreshAtMs: refreshAt(thisUpdate, nextUpdate),
+      statusKey: resolved.statusKey,
+      checkedAtMs: now.getTime(),
+    };
+  }
+
+  function refreshAt(thisUpdate: Date, nextUpdate: Date): number {
+    return Math.floor(thisUpdate.getTime() + (nextUpdate.getTime() - thisUpdate.getTime()) * refreshFraction);
+  }
+
+  async function presignerFor(caId: string): Promise<OcspPresignBatch> {
+    const ca = await deps.cas.get(caId);
+    if (!ca.certificateDer)
+      throw new ChanceryError("failed_precondition", `CA ${caId} has no certificate to answer OCSP for`);
+    const hashes = issuerHashes(ca.certificateDer);
+    const responder = await responders.current(caId);
+    return async (db, certificates) => {
+      const now = clock.now();
+      const rows: NewStoredOcspResponse[] = [];
+      // A few signatures at a time: they run on libuv's thread pool, which a whole batch would flood.
+      const parallel = 16;
+      const work = certificates.flatMap((certificate) =>
+        (Object.keys(certIdHashAlgorithms) as CertIdHashAlgorithm[]).map((algorithm) => ({ certificate, algorithm })),
+      );
+      for (let i = 0; i < work.length; i += parallel) {
+        const signed = await Promise.all(
+          work.slice(i, i + parallel).map(async ({ certificate, algorithm }) => {
+            const resolved = certificateStatusOf(certificate);
+            const certId = certIdFor(hashes, algorithm, serialContentOf(certificate.serial_hex));
+            const answer = await sign(caId, certId, resolved, responder, now);
+            return toRow(caId, algorithm, resolved.stored, answer, responder, now);
+          }),
+        );
+        rows.push(...signed);
+      }
+      await upsertStoredOcspResponses(db, rows);
+    };
+  }
+
+  /** After a revocation here: the certificate's stored responses say revoked before any replica is told. */
+  async function resignRevoked(caId: string, serialHex: string): Promise<void> {
+    const row = await findCertificateStatus(pool, [caId], serialHex);
+    if (!row) return;
+    const presign = await presignerFor(caId);
+    await presign(pool, [{ serial_hex: serialHex, ...row }]);
   }
 
   /** A nonce or several CertIDs: signed now, for this request only. */
@@ -377,8 +474,17 @@ export function createOcspService(deps: {
 
     async revoked(caId, serialHex) {
       invalidate(caId, serialHex);
+      try {
+        await resignRevoked(caId, serialHex);
+      } catch (err) {
+        // Readers find the row's status stale and sign anew: slower, never wrong.
+        logger.error({ err, caId, serialHex }, "OCSP responses of a revoked certificate not re-signed");
+      }
+      // The row is written (or its failure logged) first, so notified replicas read the revoked response.
       await notifyRevocation(pool, caId, serialHex);
     },
+
+    presignerFor,
 
     invalidate,
 
@@ -395,6 +501,91 @@ export function createOcspService(deps: {
       return { entries, hits: seen?.hits ?? 0, misses: seen?.misses ?? 0, oldestThisUpdate };
     },
   };
+}
+
+/** A certificate's status as OCSP says it, and as a stored response records it. */
+function certificateStatusOf(row: {
+  status: "valid" | "revoked";
+  revoked_at: number | null;
+  revocation_reason: number | null;
+}): Omit<Resolved, "caId"> & { stored: StoredStatus } {
+  if (row.status === "valid")
+    return {
+      status: { type: "good" },
+      statusKey: "good",
+      stored: { status: "good", revokedAt: null, revocationReason: null },
+    };
+  const revocationTime = new Date(row.revoked_at ?? 0);
+  const code = row.revocation_reason ?? 0;
+  return {
+    status: { type: "revoked", revocationTime, reason: revocationReasonName(code) },
+    statusKey: `revoked:${revocationTime.getTime()}:${code}`,
+    stored: { status: "revoked", revokedAt: revocationTime, revocationReason: code },
+  };
+}
+
+function storedStatusKey(row: StoredOcspResponseRow): string {
+  return row.status === "good" ? "good" : `revoked:${row.revoked_at ?? 0}:${row.revocation_reason ?? 0}`;
+}
+
+function fromRow(
+  caId: string,
+  serialHex: string,
+  row: StoredOcspResponseRow,
+  statusKey: string,
+  now: Date,
+): CachedOcspResponse {
+  return {
+    caId,
+    serialHex,
+    der: new Uint8Array(row.der),
+    thisUpdate: new Date(row.this_update),
+    nextUpdate: new Date(row.next_update),
+    sha256: row.sha256,
+    refreshAtMs: row.refresh_at,
+    statusKey,
+    checkedAtMs: now.getTime(),
+  };
+}
+
+function toRow(
+  caId: string,
+  hashAlgorithm: CertIdHashAlgorithm,
+  stored: StoredStatus,
+  answer: CachedOcspResponse,
+  responder: LoadedResponder,
+  now: Date,
+): NewStoredOcspResponse {
+  return {
+    caId,
+    serialHex: answer.serialHex,
+    hashAlgorithm,
+    status: stored.status,
+    revokedAt: stored.revokedAt,
+    revocationReason: stored.revocationReason,
+    der: answer.der,
+    sha256: answer.sha256,
+    thisUpdate: answer.thisUpdate,
+    nextUpdate: answer.nextUpdate,
+    refreshAt: new Date(answer.refreshAtMs),
+    responderSerialHex: responder.serialHex,
+    signedAt: now,
+  };
+}
+
+/** Whether a request's CertID is byte for byte our canonical one (NULL parameters, minimal serial). */
+function isCanonical(certId: CertId): boolean {
+  try {
+    return Buffer.from(encodeCertId(certId).der).equals(Buffer.from(certId.der));
+  } catch {
+    return false;
+  }
+}
+
+/** INTEGER content octets of a stored serial (lower-case hex, no sign octet): a 00 first when the top bit is set. */
+function serialContentOf(serialHex: string): Uint8Array {
+  const magnitude = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, "hex");
+  return (magnitude[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.of(0), magnitude]) : magnitude;
 }
 
 function outcomeOf(statusKey: string): OcspOutcome {
