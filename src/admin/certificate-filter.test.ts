@@ -52,6 +52,18 @@ describe("certificate list filter", () => {
     ]);
   });
 
+  it("passes SAN text through as written, however short: *, %, _ and \\ are not wildcards", () => {
+    for (const [filter, needle] of [
+      ['san : "%"', "%"],
+      ['san : "a_b"', "a_b"],
+      ['san : "*.Example.com"', "*.Example.com"],
+      ['san : "x\\\\y"', "x\\y"],
+      ['san : "q"', "q"],
+      ['san : " "', " "],
+    ])
+      expect(parseCertificateFilter(filter!).sanContains, filter).toBe(needle);
+  });
+
   it("refuses what it does not support, saying what and where", () => {
     expect(refusal('state = "VALID" OR state = "EXPIRED"')).toMatch(/OR is not supported \(at position 17\)/);
     expect(refusal('NOT state = "VALID"')).toMatch(/NOT is not supported/);

@@ -14,7 +14,8 @@ import type { CertificateState } from "../core/issuance/certificate-record.ts";
  *   profile                              =                "profiles/{name}" or "{name}"
  *   state                                =                "VALID" "REVOKED" "EXPIRED" (or "STATE_VALID", ...)
  *   not_after                            < <= > >=        RFC 3339 time, e.g. "2027-01-01T00:00:00Z"
- *   san (alias subject_alt_names)        :                text some SAN value contains (case-insensitive)
+ *   san (alias subject_alt_names)        :                text some SAN value contains (case-insensitive;
+ *                                                         every character literal, no wildcards, any length)
  *   requester                            =                e.g. "user:{id}"
  *
  * AND is upper case (as in AIP-160). Each field may appear once, not_after

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { type CommonQueryMethods, sql } from "slonik";
+import { type CommonQueryMethods, SchemaValidationError, sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestCore } from "../../../test/support/test-core.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
@@ -164,6 +164,112 @@ describe("certificate listing over 100k certificates", () => {
       expect(scans, what).toHaveLength(1);
       expect(scans[0]!["Scan Direction"], what).toBe("Backward");
       expect(scans[0]!["Actual Rows"] + (scans[0]!["Rows Removed by Filter"] ?? 0), what).toBeLessThan(2_000);
+    }
+  });
+
+  it("finds a SAN needle few certificates have through the trigram index, not by reading every row", async () => {
+    const plan = await planOf({ sanContains: "HOST77777.bulk" });
+    const trigram = plan.find((n) => n["Index Name"] === "certificates_san_search_trgm");
+    expect(trigram?.["Node Type"]).toBe("Bitmap Index Scan");
+    // host77777.bulk.example only: the index hands over candidates, not the table.
+    expect(trigram!["Actual Rows"]).toBeLessThan(10);
+    expect(plan.map((n) => n["Node Type"])).not.toContain("Seq Scan");
+    const page = await core.issuance.list({ sanContains: "HOST77777.bulk" }, { pageSize: 10 });
+    expect(page.certificates.map((c) => c.sans[0]!.value)).toEqual(["host77777.bulk.example"]);
+  });
+
+  it("keeps needles without three letters or digits in a row off the trigram index, which could not narrow them", async () => {
+    // pg_trgm takes no trigram from "q." or "7.": a trigram index scan would read the whole index.
+    for (const needle of ["q.", "7."]) {
+      const plan = await planOf({ sanContains: needle });
+      expect(
+        plan.map((n) => n["Index Name"]),
+        needle,
+      ).not.toContain("certificates_san_search_trgm");
+    }
+    // A common short needle still ends after one page of the newest-first walk.
+    const plan = await planOf({ sanContains: "7." });
+    const scan = plan.find((n) => n["Index Name"] === "certificates_issued_at_id")!;
+    expect(scan["Scan Direction"]).toBe("Backward");
+    expect(scan["Actual Rows"] + (scan["Rows Removed by Filter"] ?? 0)).toBeLessThan(2_000);
+  });
+
+  describe("SAN contains: the needle is literal text, case-insensitive, within one SAN value", () => {
+    const requester = "user:san-edge";
+    const sans: string[][] = [
+      ["100%.example"],
+      ["1000.example"],
+      ["a_b.example"],
+      ["axb.example"],
+      ["back\\slash.example"],
+      ["backslash.example"],
+      ["MixedCase.Example", "second.example"],
+      ["first.example", "other.test"],
+      ["x"],
+    ];
+
+    beforeAll(async () => {
+      for (const [i, values] of sans.entries())
+        await db.pool.query(sql.unsafe`
+          INSERT INTO certificates (id, ca_id, profile_id, serial_hex, fingerprint_sha256, subject, sans, not_before,
+            not_after, der, requester, source_protocol, issued_at)
+          VALUES (gen_random_uuid(), ${issuing.id}, NULL, ${`edge${i}`}, ${`fp-edge${i}`}, 'CN=edge',
+            ${JSON.stringify(values.map((value) => ({ type: "dns", value })))}::jsonb, now(),
+            now() + interval '30 days', '\\x00'::bytea, ${requester}, 'admin', now())`);
+    });
+
+    /** The SAN lists of the edge certificates whose SANs contain `needle`. */
+    async function matching(needle: string): Promise<string[][]> {
+      const page = await listCertificates(db.pool, { requester, sanContains: needle }, { pageSize: 100 }, new Date());
+      return page.certificates.map((c) => c.sans.map((s) => s.value)).sort();
+    }
+
+    // Needles with three letters or digits in a row go through LIKE and the trigram index, the
+    // others through strpos: both must treat %, _ and \ as themselves.
+    it.each([
+      ["100%.ex", [["100%.example"]]],
+      ["a_b.example", [["a_b.example"]]],
+      ["back\\slash", [["back\\slash.example"]]],
+      ["%", [["100%.example"]]],
+      ["0%.", [["100%.example"]]],
+      ["_", [["a_b.example"]]],
+      ["a_b", [["a_b.example"]]],
+      ["\\", [["back\\slash.example"]]],
+      ["k\\s", [["back\\slash.example"]]],
+      ["MIXEDCASE.example", [["MixedCase.Example", "second.example"]]],
+      ["mixedcase.EXAMPLE", [["MixedCase.Example", "second.example"]]],
+      ["q", []],
+      ["x", [...sans].sort()],
+      ["t.", [["first.example", "other.test"]]],
+      ["xb", [["axb.example"]]],
+    ])("%j matches exactly the SANs that contain it", async (needle, expected) => {
+      // Against what each value says, lower-cased, in JavaScript: the same answer, index or not.
+      const byHand = sans.filter((values) => values.some((v) => v.toLowerCase().includes(needle.toLowerCase())));
+      expect(byHand.sort()).toEqual(expected);
+      expect(await matching(needle)).toEqual(expected);
+    });
+
+    it("never matches across two SAN values of one certificate", async () => {
+      expect(await matching("example\nsecond")).toEqual([]);
+      expect(await matching("example second")).toEqual([]);
+      expect(await matching("example.other")).toEqual([]);
+      expect(await matching("first.example")).toEqual([["first.example", "other.test"]]);
+    });
+  });
+
+  it("refuses a stored row that does not match its schema instead of passing it on", async () => {
+    await db.pool.query(sql.unsafe`
+      INSERT INTO certificates (id, ca_id, profile_id, serial_hex, fingerprint_sha256, subject, sans, not_before,
+        not_after, der, requester, source_protocol, issued_at)
+      VALUES (gen_random_uuid(), ${issuing.id}, NULL, 'broken', 'fp-broken', 'CN=broken',
+        '[{"type": "dns", "value": 7}]'::jsonb, now(), now() + interval '1 day', '\\x00'::bytea, 'user:broken',
+        'admin', now())`);
+    try {
+      await expect(
+        listCertificates(db.pool, { requester: "user:broken" }, { pageSize: 10 }, new Date()),
+      ).rejects.toBeInstanceOf(SchemaValidationError);
+    } finally {
+      await db.pool.query(sql.unsafe`DELETE FROM certificates WHERE serial_hex = 'broken'`);
     }
   });
 });
