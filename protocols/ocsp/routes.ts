@@ -83,12 +83,13 @@ export function createOcspApp(deps: RevocationListenerDeps): Koa {
 
   function sendOcsp(ctx: Context, result: OcspAnswer): void {
     ctx.status = 200;
-    ctx.type = ocspResponseType;
     if (result.status === "successful" && result.cacheable) {
       // RFC 9919 §5 (after RFC 5019 §6.2): caches may keep it until nextUpdate, then must revalidate.
+      // publish() sets the type (not before: Koa looks it up on every assignment, and this is the hot path).
       publish(ctx, ocspPublication(result, deps.clock.now()));
       return;
     }
+    ctx.type = ocspResponseType;
     // A nonce answer is for one client; an error must not be kept either.
     ctx.set("Cache-Control", "no-cache, no-store");
     ctx.body = Buffer.from(result.der.buffer, result.der.byteOffset, result.der.byteLength);
@@ -123,10 +124,25 @@ export function createOcspApp(deps: RevocationListenerDeps): Koa {
   return app;
 }
 
+/**
+ * HTTP dates of published things, formatted once: a cached OCSP answer or a
+ * CRL keeps the same Date objects for as long as it is served, and every
+ * request for it would otherwise format both again.
+ */
+const httpDates = new WeakMap<Date, string>();
+function httpDate(date: Date): string {
+  let text = httpDates.get(date);
+  if (text === undefined) {
+    text = date.toUTCString();
+    httpDates.set(date, text);
+  }
+  return text;
+}
+
 function publish(ctx: Context, publication: Publication): void {
   ctx.set("ETag", publication.etag);
-  ctx.set("Last-Modified", publication.lastModified.toUTCString());
-  if (publication.expires) ctx.set("Expires", publication.expires.toUTCString());
+  ctx.set("Last-Modified", httpDate(publication.lastModified));
+  if (publication.expires) ctx.set("Expires", httpDate(publication.expires));
   ctx.set("Cache-Control", cacheControl(publication.maxAgeSeconds));
   const conditional = {
     ifNoneMatch: ctx.get("If-None-Match") || undefined,
