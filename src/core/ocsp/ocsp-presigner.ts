@@ -7,7 +7,8 @@ import {
 } from "../../store/ocsp-response-store.ts";
 import type { CaService } from "../ca/ca-service.ts";
 import type { Clock } from "../clock.ts";
-import { realTimers, type SchedulerTimers } from "../crl/crl-scheduler.ts";
+import type { SchedulerTimers } from "../crl/crl-scheduler.ts";
+import { createPeriodicPass } from "../periodic-pass.ts";
 import { certIdHashAlgorithms } from "./cert-id.ts";
 import type { OcspService } from "./ocsp-service.ts";
 
@@ -61,17 +62,12 @@ export function createOcspPresigner(deps: {
   const batchSize = deps.batchSize ?? 2000;
   if (!(intervalMs > 0)) throw new RangeError("the OCSP pre-signing interval must be positive");
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError("the OCSP pre-signing batch must be >= 1");
-  const timers = deps.timers ?? realTimers;
-  let timer: unknown = null;
-  let pass: Promise<number> | null = null;
-  let stopped = false;
-  let started = false;
 
   /** Batches for one CA until nothing is due, the lock is elsewhere, or stop(); returns certificates signed. */
   async function presignCa(caId: string): Promise<number> {
     let signed = 0;
     for (let batch = 0; batch < maxBatchesPerPass; batch++) {
-      if (stopped) return signed;
+      if (periodic.stopped()) return signed;
       // Issuer hashes and responder are loaded outside the transaction: a responder rotation needs a connection.
       const presign = await ocsp.presignerFor(caId);
       const done = await pool.transaction(async (tx) => {
@@ -105,7 +101,7 @@ export function createOcspPresigner(deps: {
     const nowMs = clock.now().getTime();
     let total = 0;
     for (const ca of cas) {
-      if (stopped) break;
+      if (periodic.stopped()) break;
       // Disabled CAs' certificates are still answered, on demand: pre-signing is for the CAs in use.
       if (ca.status !== "active" || !ca.certificateDer) continue;
       if (ca.notAfter !== null && ca.notAfter.getTime() <= nowMs) continue;
@@ -120,34 +116,6 @@ export function createOcspPresigner(deps: {
     return total;
   }
 
-  function runOnce(): Promise<number> {
-    if (pass) return pass;
-    pass = presignAll().finally(() => {
-      pass = null;
-    });
-    return pass;
-  }
-
-  function schedule(): void {
-    if (stopped) return;
-    timer = timers.setTimeout(() => {
-      timer = null;
-      void runOnce().finally(schedule);
-    }, intervalMs);
-  }
-
-  return {
-    start() {
-      if (stopped || started) return;
-      started = true;
-      schedule();
-    },
-    runOnce,
-    async stop() {
-      stopped = true;
-      if (timer !== null) timers.clearTimeout(timer);
-      timer = null;
-      await pass;
-    },
-  };
+  const periodic = createPeriodicPass(presignAll, { intervalMs, timers: deps.timers });
+  return { start: periodic.start, runOnce: periodic.runOnce, stop: periodic.stop };
 }

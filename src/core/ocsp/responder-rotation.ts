@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import type { CaService } from "../ca/ca-service.ts";
 import type { Clock } from "../clock.ts";
-import { realTimers, type SchedulerTimers } from "../crl/crl-scheduler.ts";
+import type { SchedulerTimers } from "../crl/crl-scheduler.ts";
+import { createPeriodicPass } from "../periodic-pass.ts";
 import type { OcspResponderService } from "./responder-service.ts";
 
 export interface ResponderRotation {
@@ -37,11 +38,6 @@ export function createResponderRotation(deps: {
   const { responders, clock, logger } = deps;
   const intervalMs = deps.intervalMs ?? 10 * 60_000;
   const leadMs = deps.leadMs ?? 2 * intervalMs;
-  const timers = deps.timers ?? realTimers;
-  let timer: unknown = null;
-  let pass: Promise<void> | null = null;
-  let stopped = false;
-  let started = false;
 
   async function rotateAll(): Promise<void> {
     let cas: Awaited<ReturnType<CaService["list"]>>;
@@ -53,7 +49,7 @@ export function createResponderRotation(deps: {
     }
     const nowMs = clock.now().getTime();
     for (const ca of cas) {
-      if (stopped) return;
+      if (periodic.stopped()) return;
       // Disabled CAs keep answering for what they issued, but only active ones get a new responder
       // here: a disabled CA's responder is still rotated by the request that finds it due.
       if (ca.status !== "active" || !ca.certificateDer) continue;
@@ -66,34 +62,6 @@ export function createResponderRotation(deps: {
     }
   }
 
-  function runOnce(): Promise<void> {
-    if (pass) return pass;
-    pass = rotateAll().finally(() => {
-      pass = null;
-    });
-    return pass;
-  }
-
-  function schedule(): void {
-    if (stopped) return;
-    timer = timers.setTimeout(() => {
-      timer = null;
-      void runOnce().finally(schedule);
-    }, intervalMs);
-  }
-
-  return {
-    start() {
-      if (stopped || started) return;
-      started = true;
-      schedule();
-    },
-    runOnce,
-    async stop() {
-      stopped = true;
-      if (timer !== null) timers.clearTimeout(timer);
-      timer = null;
-      await pass;
-    },
-  };
+  const periodic = createPeriodicPass(rotateAll, { intervalMs, timers: deps.timers });
+  return { start: periodic.start, runOnce: periodic.runOnce, stop: periodic.stop };
 }
