@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { sql } from "slonik";
-import { createOcspApp } from "../protocols/ocsp/routes.ts";
+import { createRevocationListener } from "../protocols/ocsp/routes.ts";
 import { startAdminListener } from "./admin/admin-listener.ts";
 import { createAdminRoutes } from "./admin/admin-routes.ts";
 import { createAuthenticationInterceptor } from "./admin/authentication.ts";
@@ -243,7 +243,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
 
     // Plain HTTP by design (RFC 9919, RFC 5280 §4.2.2.1): see protocols/ocsp/routes.ts.
     const revocationListener = await startListener(
-      createOcspApp({ ocsp, crls, cas, clock, logger }).callback(),
+      createRevocationListener({ ocsp, crls, cas, clock, logger }),
       config.listen.ocsp,
     );
     cleanup.push(() => revocationListener.close());

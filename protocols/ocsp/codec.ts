@@ -144,3 +144,18 @@ export function ocspPublication(
     maxAgeSeconds: secondsUntil(answer.nextUpdate, now),
   };
 }
+
+/**
+ * HTTP dates of published things, formatted once: a cached OCSP answer or a
+ * CRL keeps the same Date objects for as long as it is served, and every
+ * request for it would otherwise format both again.
+ */
+const httpDates = new WeakMap<Date, string>();
+export function httpDate(date: Date): string {
+  let text = httpDates.get(date);
+  if (text === undefined) {
+    text = date.toUTCString();
+    httpDates.set(date, text);
+  }
+  return text;
+}
