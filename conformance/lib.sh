@@ -34,6 +34,20 @@ free_port() {
   "$node" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
+# json_field EXPR < JSON: prints d<EXPR> of the JSON on stdin, e.g. json_field .certificatePem
+# (strings raw, anything else as JSON).
+json_field() {
+  "$node" -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{
+    const v=new Function("d","return d"+process.argv[1])(JSON.parse(s));
+    process.stdout.write(typeof v==="string"?v:JSON.stringify(v))})' "$1"
+}
+
+# admin_call RPC JSON-OR-@FILE: a chancery.admin.v1 call over gRPC with `buf curl`, as the
+# caller's $token, trusting $ca, against the admin listener at $base.
+admin_call() {
+  buf curl --protocol grpc --cacert "$ca" -H "Authorization: Bearer $token" -d "$2" "$base/chancery.admin.v1.$1"
+}
+
 finish() {
   printf '%s: %d passed, %d failed\n' "$(basename "$(dirname "$0")")" "$passed" "$failed"
   if [ -n "${CONFORMANCE_COUNTS:-}" ]; then

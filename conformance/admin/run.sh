@@ -68,13 +68,7 @@ check "curl gets HTTP 401 and a Connect error without a token" bash -c \
 
 # CertificateService: issue from a CSR made by `openssl req`, list it with a
 # filter, revoke it twice (the second answer is the first revocation).
-json_field() {
-  "$node" -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{
-    const v=new Function("d","return d"+process.argv[1])(JSON.parse(s));
-    process.stdout.write(typeof v==="string"?v:JSON.stringify(v))})' "$1"
-}
-issuing=$(buf curl --protocol grpc --cacert "$ca" -H "Authorization: Bearer $token" -d '{}' \
-  "$base/chancery.admin.v1.CertificateAuthorityService/ListCertificateAuthorities" \
+issuing=$(admin_call CertificateAuthorityService/ListCertificateAuthorities '{}' \
   | json_field '.certificateAuthorities.find((c)=>c.displayName==="issuing").name')
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/leaf.key" \
   -subj /CN=conformance.example.com -out "$work/leaf.csr" 2> /dev/null

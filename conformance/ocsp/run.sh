@@ -47,14 +47,6 @@ openssl x509 -in "$chain" -out "$work/issuer.pem"
 
 CHANCERY_DATA_DIR="$data" npm run --silent bootstrap-admin -- --username admin > "$work/bootstrap.out" 2> "$work/bootstrap.err"
 token=$(tail -n 1 "$work/bootstrap.out")
-json_field() {
-  "$node" -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{
-    const v=new Function("d","return d"+process.argv[1])(JSON.parse(s));
-    process.stdout.write(typeof v==="string"?v:JSON.stringify(v))})' "$1"
-}
-admin_call() { # admin_call RPC JSON-FILE-OR-STRING
-  buf curl --protocol grpc --cacert "$ca" -H "Authorization: Bearer $token" -d "$2" "$base/chancery.admin.v1.$1"
-}
 issuing=$(admin_call CertificateAuthorityService/ListCertificateAuthorities '{}' \
   | json_field '.certificateAuthorities.find((c)=>c.displayName==="issuing").name')
 check "the issuing CA is known" test -n "$issuing"
