@@ -8,6 +8,7 @@ import {
   resolveProfile,
 } from "../registry/resolve-profile.ts";
 import {
+  type GeneralSubjectAltName,
   type OtherNameSubjectAltName,
   type SubjectAltName,
   type SubjectAltNameType,
@@ -133,29 +134,24 @@ export function createPolicyChecker(source: Profile | ResolvedProfile): PolicyCh
     return { type: "otherName", name: rule.id, value: candidate.value, oid: rule.oid, valueType: rule.valueType };
   }
 
+  function checkGeneralName(i: number, candidate: GeneralSubjectAltName): GeneralSubjectAltName {
+    if (!allowedSanTypes.has(candidate.type))
+      throw violation("san.allowedTypes", `${candidate.type} SANs are not allowed by profile ${profile.name}`);
+    const result = normalizeSubjectAltName(candidate, profile.san.allowWildcard);
+    if (!result.ok) throw violation(`san[${i}]`, `${candidate.type} "${candidate.value}" ${result.reason}`);
+    const san = result.san;
+    const typePatterns = patterns.get(san.type);
+    if (typePatterns && !typePatterns.some((re) => re.test(san.value)))
+      throw violation(`san.patterns.${san.type}`, `"${san.value}" matches none of the profile's ${san.type} patterns`);
+    return san;
+  }
+
   function checkSans(requested: readonly SubjectAltName[]): SubjectAltName[] {
     const out: SubjectAltName[] = [];
     const seen = new Set<string>();
     for (const [i, candidate] of requested.entries()) {
-      if (candidate.type === "otherName") {
-        const san = checkOtherName(i, candidate);
-        const key = subjectAltNameKey(san);
-        if (!seen.has(key)) out.push(san);
-        seen.add(key);
-        continue;
-      }
-      if (!allowedSanTypes.has(candidate.type))
-        throw violation("san.allowedTypes", `${candidate.type} SANs are not allowed by profile ${profile.name}`);
-      const result = normalizeSubjectAltName(candidate, profile.san.allowWildcard);
-      if (!result.ok) throw violation(`san[${i}]`, `${candidate.type} "${candidate.value}" ${result.reason}`);
-      const san = result.san;
-      const typePatterns = patterns.get(san.type);
-      if (typePatterns && !typePatterns.some((re) => re.test(san.value)))
-        throw violation(
-          `san.patterns.${san.type}`,
-          `"${san.value}" matches none of the profile's ${san.type} patterns`,
-        );
-      const key = `${san.type}:${san.value}`;
+      const san = candidate.type === "otherName" ? checkOtherName(i, candidate) : checkGeneralName(i, candidate);
+      const key = subjectAltNameKey(san);
       if (seen.has(key)) continue;
       seen.add(key);
       out.push(san);
