@@ -1,5 +1,6 @@
 import { type CommonQueryMethods, sql } from "slonik";
 import { z } from "zod";
+import { stringValueTypes } from "../core/x509/string-value-type.ts";
 
 const statuses = ["pending", "issued", "rejected", "applied", "failed"] as const;
 export type RequestStatus = (typeof statuses)[number];
@@ -15,10 +16,26 @@ const sanRow = z.union([
 
 const approvalRow = z.object({ approver_id: z.string(), approved_at: z.number() });
 
+const protocols = ["acme", "scep", "est"] as const;
+export type RequestProtocolColumn = (typeof protocols)[number];
+
+const subjectAttributeRow = z.object({
+  type: z.string(),
+  value: z.string(),
+  valueType: z.enum(stringValueTypes).optional(),
+});
+
 const requestRow = z.object({
   id: z.string(),
   kind: z.enum(kinds),
-  requester_id: z.string(),
+  /** Null for a request a protocol front end submitted (see migrations/0017). */
+  requester_id: z.string().nullable(),
+  protocol_requester: z.string().nullable(),
+  source_protocol: z.enum(protocols).nullable(),
+  source_ip: z.string().nullable(),
+  not_before: z.number().nullable(),
+  not_after: z.number().nullable(),
+  subject: z.array(subjectAttributeRow).nullable(),
   status: z.enum(statuses),
   free_form: z.boolean(),
   common_name: z.string().nullable(),
@@ -49,7 +66,9 @@ const requestPageRow = requestRow.extend({ cursor_time: z.string() });
 export type RequestPageRow = z.infer<typeof requestPageRow>;
 
 // The sealed key is left out on purpose: only findSealedRequestKey reads it.
-const columns = sql.fragment`requests.id, requests.kind, requests.requester_id, requests.status, requests.free_form,
+const columns = sql.fragment`requests.id, requests.kind, requests.requester_id, requests.protocol_requester,
+  requests.source_protocol, requests.source_ip, requests.not_before, requests.not_after, requests.subject,
+  requests.status, requests.free_form,
   requests.common_name, requests.sans, requests.key_algorithm, requests.csr_der, requests.comment, requests.ca_id,
   requests.profile_name, requests.required_approvals, requests.certificate_serial_hex,
   requests.sealed_private_key IS NOT NULL AS has_server_key,
@@ -87,6 +106,49 @@ export async function insertRequest(tx: CommonQueryMethods, row: NewRequestRow):
       ${sql.jsonb(row.sans.map(sanJson))}, ${row.keyAlgorithm},
       ${row.csrDer ? sql.binary(Buffer.from(row.csrDer)) : null}, ${row.comment}, ${row.profileName},
       ${row.requiredApprovals}, ${row.payload === null || row.payload === undefined ? null : sql.jsonb(row.payload as never)},
+      ${sql.timestamp(row.createdAt)}, ${sql.timestamp(row.createdAt)})`);
+}
+
+/** A certificate request from a protocol front end: CSR, CA and profile are fixed now (see migrations/0017). */
+export interface NewProtocolRequestRow {
+  id: string;
+  protocolRequester: string;
+  sourceProtocol: RequestProtocolColumn;
+  sourceIp: string | null;
+  caId: string;
+  profileName: string;
+  requiredApprovals: number;
+  csrDer: Uint8Array;
+  /** Null: the CSR's subject. */
+  subject: ReadonlyArray<{ type: string; value: string; valueType?: string | undefined }> | null;
+  /** For approvers to read: the common name the certificate is to carry. */
+  commonName: string | null;
+  sans: ReadonlyArray<{ type: string; value: string; name?: string }>;
+  notBefore: Date | null;
+  notAfter: Date | null;
+  createdAt: Date;
+}
+
+export async function insertProtocolRequest(tx: CommonQueryMethods, row: NewProtocolRequestRow): Promise<void> {
+  const subject =
+    row.subject === null
+      ? null
+      : sql.jsonb(
+          row.subject.map((a) =>
+            a.valueType === undefined
+              ? { type: a.type, value: a.value }
+              : { type: a.type, value: a.value, valueType: a.valueType },
+          ),
+        );
+  await tx.query(sql.unsafe`
+    INSERT INTO requests (id, kind, requester_id, protocol_requester, source_protocol, source_ip, status, free_form,
+      common_name, sans, csr_der, subject, not_before, not_after, ca_id, profile_name, required_approvals,
+      created_at, updated_at)
+    VALUES (${row.id}, 'certificate', NULL, ${row.protocolRequester}, ${row.sourceProtocol}, ${row.sourceIp},
+      'pending', FALSE, ${row.commonName}, ${sql.jsonb(row.sans.map(sanJson))},
+      ${sql.binary(Buffer.from(row.csrDer))}, ${subject},
+      ${row.notBefore ? sql.timestamp(row.notBefore) : null}, ${row.notAfter ? sql.timestamp(row.notAfter) : null},
+      ${row.caId}, ${row.profileName}, ${row.requiredApprovals},
       ${sql.timestamp(row.createdAt)}, ${sql.timestamp(row.createdAt)})`);
 }
 
@@ -165,11 +227,12 @@ export async function countRequestsByStatus(
 
 export async function insertApproval(
   tx: CommonQueryMethods,
-  approval: { requestId: string; requesterId: string; approverId: string; approvedAt: Date },
+  /** requesterId: the request's requester_id, null for a protocol request (the database checks which). */
+  approval: { requestId: string; requesterId: string | null; approverId: string; approvedAt: Date },
 ): Promise<void> {
   await tx.query(sql.unsafe`
-    INSERT INTO request_approvals (request_id, requester_id, approver_id, approved_at)
-    VALUES (${approval.requestId}, ${approval.requesterId}, ${approval.approverId},
+    INSERT INTO request_approvals (request_id, requester_id, from_protocol, approver_id, approved_at)
+    VALUES (${approval.requestId}, ${approval.requesterId}, ${approval.requesterId === null}, ${approval.approverId},
       ${sql.timestamp(approval.approvedAt)})`);
 }
 

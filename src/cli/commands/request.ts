@@ -42,7 +42,8 @@ export const requestColumns: Columns<typeof RequestSchema> = [
   ["NAME", (r) => r.name],
   ["STATE", (r) => Request_State[r.state] ?? ""],
   ["KIND", (r) => Request_Kind[r.kind] ?? ""],
-  ["REQUESTER", (r) => r.requester],
+  // A protocol front end's request names its client ("acme-account:{uuid}") instead of a user.
+  ["REQUESTER", (r) => r.requester || r.protocolRequester],
   ["SUBJECT", (r) => r.commonName || (r.freeForm ? "(free form)" : r.profile)],
   ["APPROVALS", (r) => `${r.approvals.length}/${r.requiredApprovals || 1}`],
   ["CERTIFICATE", (r) => r.certificate],

@@ -39,8 +39,10 @@ import { createCertificateSigningRequest } from "../x509/certificate-signing-req
 import { readCertificate } from "../x509/parse-certificate.ts";
 import { readCsr } from "../x509/parse-csr.ts";
 import { createProfileChangeRequests, proposalOf } from "./profile-change-requests.ts";
+import { createProtocolRequests } from "./protocol-requests.ts";
 import {
   type ApproveRequestInput,
+  type ProtocolRequestStatus,
   type RequestCaller,
   type RequestKind,
   type RequestPage,
@@ -50,6 +52,7 @@ import {
   requestStates,
   type SubmitProfileChangeInput,
   type SubmitProfileDeletionInput,
+  type SubmitProtocolRequestInput,
   type SubmitRequestInput,
 } from "./request.ts";
 import {
@@ -67,6 +70,14 @@ export interface RequestService {
   submitProfileChange(input: SubmitProfileChangeInput, caller: RequestCaller): Promise<RequestRecord>;
   /** The deletion of a profile: admins only, refused while certificates issued under it exist. */
   submitProfileDeletion(input: SubmitProfileDeletionInput, caller: RequestCaller): Promise<RequestRecord>;
+  /**
+   * A certificate request from a protocol front end (an ACME order whose
+   * profile requires approval): a system call, checked now as an issuance
+   * would be (see protocol-requests.ts), then pending.
+   */
+  submitFromProtocol(input: SubmitProtocolRequestInput): Promise<RequestRecord>;
+  /** A system read for the front end polling its request; not_found unless it is a protocol request. */
+  getProtocolRequest(id: string): Promise<ProtocolRequestStatus>;
   /** not_found for a request the caller may not see. */
   get(id: string, caller: RequestCaller): Promise<RequestRecord>;
   /** Oldest first (queue order), among the requests the caller may see. */
@@ -106,7 +117,11 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
  * may not see is not_found, as in the CA and certificate services.
  *
  * Profile changes and deletions (admins only) follow the same rules of
- * distinct approvers; profile-change-requests.ts has their own steps.
+ * distinct approvers; profile-change-requests.ts has their own steps. So do
+ * certificate requests a protocol front end submitted (an ACME order whose
+ * profile requires approval): their CA, profile and content are fixed at
+ * submission and their requester is the protocol client, so operators see
+ * them through their CAs; protocol-requests.ts has their steps.
  *
  * Approving: operators and admins, never the requester (refused and
  * audited). The first approver chooses CA (operators only among theirs) and
@@ -138,6 +153,7 @@ export function createRequestService(deps: {
 }): RequestService {
   const { pool, audit, clock, keyEncryption } = deps;
   const changes = createProfileChangeRequests({ pool, audit, clock, profiles: deps.profiles });
+  const protocol = createProtocolRequests(deps);
 
   function scopeOf(caller: RequestCaller): RequestScope {
     if (caller.role === "admin") return { kind: "all" };
@@ -271,6 +287,17 @@ export function createRequestService(deps: {
       return toRecord(await visible(await changes.submitDeletion(input, comment, caller), caller));
     },
 
+    async submitFromProtocol(input) {
+      const id = await protocol.submit(input);
+      const row = await findRequestById(pool, id);
+      if (!row) throw new ChanceryError("internal", `request ${id} vanished after submission`);
+      return toRecord(row);
+    },
+
+    async getProtocolRequest(id) {
+      return protocol.status(id);
+    },
+
     async get(id, caller) {
       return toRecord(await visible(id, caller));
     },
@@ -337,6 +364,10 @@ export function createRequestService(deps: {
             );
           if (row.kind !== "certificate") {
             failure = await changes.approveLocked(tx, row, input, caller, outside);
+            return;
+          }
+          if (row.protocol_requester !== null) {
+            await protocol.approveLocked(tx, row, input, caller, outside);
             return;
           }
 
@@ -623,6 +654,12 @@ function toRecord(row: RequestRow): RequestRecord {
     id: row.id,
     kind: row.kind,
     requesterId: row.requester_id,
+    protocolRequester: row.protocol_requester,
+    sourceProtocol: row.source_protocol,
+    sourceIp: row.source_ip,
+    notBefore: row.not_before === null ? null : new Date(row.not_before),
+    notAfter: row.not_after === null ? null : new Date(row.not_after),
+    subject: row.subject,
     state: row.status,
     freeForm: row.free_form,
     commonName: row.common_name,

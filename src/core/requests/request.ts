@@ -1,7 +1,9 @@
 import type { Role } from "../identity/role.ts";
+import type { ApprovedContent, SourceProtocol } from "../issuance/issuance-request.ts";
 import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
 import type { Profile } from "../profiles/profile-schema.ts";
 import type { SubjectAltName } from "../x509/general-name.ts";
+import type { NameAttribute } from "../x509/name.ts";
 
 /**
  * pending: waiting for (more) approvals; issued: a certificate request
@@ -34,11 +36,30 @@ export interface RequestApproval {
   readonly approvedAt: Date;
 }
 
+/** The protocol front ends whose enrollments can wait in the approval queue. */
+export const protocolSources = ["acme", "scep", "est"] as const satisfies readonly SourceProtocol[];
+export type ProtocolSource = (typeof protocolSources)[number];
+
 /** A request in the approval queue, as the admin API shows it. The sealed key never appears here. */
 export interface RequestRecord {
   readonly id: string;
   readonly kind: RequestKind;
-  readonly requesterId: string;
+  /** The gateway user who submitted it; null for a request a protocol front end submitted. */
+  readonly requesterId: string | null;
+  /**
+   * Set for a request a protocol front end submitted (protocol-requests.ts):
+   * the protocol client that asked, e.g. "acme-account:<uuid>". Its CSR, CA,
+   * profile and content were fixed at submission.
+   */
+  readonly protocolRequester: string | null;
+  readonly sourceProtocol: ProtocolSource | null;
+  /** The protocol client's address at submission. */
+  readonly sourceIp: string | null;
+  /** The validity the protocol client asked for; the profile caps it. */
+  readonly notBefore: Date | null;
+  readonly notAfter: Date | null;
+  /** The subject the front end approved; null: the CSR's (the profile filters either). */
+  readonly subject: readonly NameAttribute[] | null;
   readonly state: RequestState;
   /** The requester wrote only `comment`; the first approver fills in the content. */
   readonly freeForm: boolean;
@@ -123,6 +144,34 @@ export interface SubmitProfileChangeInput {
 export interface SubmitProfileDeletionInput {
   readonly profileName: string;
   readonly comment?: string | undefined;
+}
+
+/**
+ * A certificate request a protocol front end puts in the queue because its
+ * profile requires approval (an ACME order at finalize, a SCEP PENDING, an
+ * EST 202): everything the issuance will use is fixed here.
+ */
+export interface SubmitProtocolRequestInput {
+  readonly caId: string;
+  readonly profileName: string;
+  /** DER PKCS#10, its signature checked at submission. */
+  readonly csrDer: Uint8Array;
+  /** What the front end validated (ACME: the order's identifiers); approvers cannot change it. */
+  readonly approved: ApprovedContent;
+  readonly validity?: { readonly notBefore?: Date | undefined; readonly notAfter?: Date | undefined } | undefined;
+  /** The protocol client, "<protocol>[-...]:<id>", e.g. "acme-account:<uuid>" or "scep:<endpoint>:<transactionId>". */
+  readonly requester: string;
+  readonly sourceProtocol: ProtocolSource;
+  readonly sourceIp?: string | undefined;
+}
+
+/** What a front end polling its request needs to know. */
+export interface ProtocolRequestStatus {
+  readonly id: string;
+  readonly state: RequestState;
+  /** Set once issued: the front end fetches the certificate by serial. */
+  readonly certificateSerialHex: string | null;
+  readonly rejectionReason: string | null;
 }
 
 export interface RequestPage {

@@ -23,6 +23,18 @@ export declare const file_chancery_admin_v1_request: GenFile;
  * enough have approved, the gateway issues the certificate through the same
  * issuance pipeline as every protocol.
  *
+ * A certificate request can also come from a protocol front end: an ACME
+ * order whose profile has requires_approval.required set waits here (later a
+ * SCEP PENDING or an EST 202 enrollment). Its requester is the protocol
+ * client (protocol_requester, e.g. "acme-account:{uuid}"), not a user, and
+ * its CA, profile, CSR and content were fixed at submission and checked
+ * against the profile then: approvers approve or reject it as it is (naming
+ * another CA or profile is FAILED_PRECONDITION, giving content
+ * INVALID_ARGUMENT). Operators see and approve those through the CAs
+ * assigned to them. The certificate is issued as the protocol client's
+ * (Certificate.source_protocol "acme"), and the client fetches it over its
+ * protocol.
+ *
  * A profile change (KIND_PROFILE_CHANGE, KIND_PROFILE_DELETION) is how a
  * profile whose requires_approval.required is set is edited or deleted:
  * ProfileService.UpdateProfile and DeleteProfile refuse such a profile with
@@ -47,7 +59,8 @@ export declare type Request = Message<"chancery.admin.v1.Request"> & {
   name: string;
 
   /**
-   * "users/{id}" of the requester. Output only.
+   * "users/{id}" of the requester; empty for a request a protocol front end
+   * submitted (see protocol_requester). Output only.
    *
    * @generated from field: string requester = 2;
    */
@@ -227,6 +240,43 @@ export declare type Request = Message<"chancery.admin.v1.Request"> & {
    * @generated from field: string failure_reason = 25;
    */
   failureReason: string;
+
+  /**
+   * For a request a protocol front end submitted: the protocol client that
+   * asked, as the certificate will record it, e.g. "acme-account:{uuid}" or
+   * "scep:{endpoint}:{transaction_id}". Empty for a user's request. Output only.
+   *
+   * @generated from field: string protocol_requester = 26;
+   */
+  protocolRequester: string;
+
+  /**
+   * With protocol_requester: "acme", "scep" or "est". Output only.
+   *
+   * @generated from field: string source_protocol = 27;
+   */
+  sourceProtocol: string;
+
+  /**
+   * With protocol_requester: the client's IP address at submission. Output only.
+   *
+   * @generated from field: string source_ip = 28;
+   */
+  sourceIp: string;
+
+  /**
+   * The validity the protocol client asked for (e.g. the ACME order's
+   * notBefore and notAfter); the profile caps it. Unset: the profile's
+   * default. Output only.
+   *
+   * @generated from field: google.protobuf.Timestamp requested_not_before = 29;
+   */
+  requestedNotBefore?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp requested_not_after = 30;
+   */
+  requestedNotAfter?: Timestamp | undefined;
 };
 
 /**
