@@ -1,8 +1,10 @@
+import { hkdfSync } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { sql } from "slonik";
+import { createAcmeApp } from "../protocols/acme/routes.ts";
 import { createRevocationListener } from "../protocols/ocsp/routes.ts";
 import { startAdminListener } from "./admin/admin-listener.ts";
 import { createAdminRoutes } from "./admin/admin-routes.ts";
@@ -10,6 +12,9 @@ import { createAuthenticationInterceptor } from "./admin/authentication.ts";
 import { createErrorInterceptor } from "./admin/errors.ts";
 import type { Config } from "./config/config-schema.ts";
 import { loadKeyEncryptionKey } from "./config/load-key-encryption-key.ts";
+import { type AcmeServices, createAcmeServices } from "./core/acme/create-acme-services.ts";
+import type { AcmeDirectoryService } from "./core/acme/directory-service.ts";
+import type { AcmeEabKeyService } from "./core/acme/eab-key-service.ts";
 import type { AuditLog } from "./core/audit/audit-log.ts";
 import { bootstrapPki } from "./core/bootstrap.ts";
 import type { CaService } from "./core/ca/ca-service.ts";
@@ -18,6 +23,7 @@ import { type Clock, systemClock } from "./core/clock.ts";
 import { createCore } from "./core/create-core.ts";
 import { type CrlScheduler, createCrlScheduler } from "./core/crl/crl-scheduler.ts";
 import type { CrlService } from "./core/crl/crl-service.ts";
+import { isChanceryError } from "./core/errors.ts";
 import type { TokenService } from "./core/identity/token-service.ts";
 import type { UserService } from "./core/identity/user-service.ts";
 import type { IssuanceService } from "./core/issuance/issuance-service.ts";
@@ -25,6 +31,7 @@ import type { OcspService } from "./core/ocsp/ocsp-service.ts";
 import { createResponderRotation, type ResponderRotation } from "./core/ocsp/responder-rotation.ts";
 import { buildCaUrls } from "./core/profiles/ca-urls.ts";
 import type { ProfileService } from "./core/profiles/profile-service.ts";
+import type { RequestService } from "./core/requests/request-service.ts";
 import { pemEncode } from "./core/x509/pem.ts";
 import { createWorkerSignatureVerifier } from "./core/x509/signature-verifier.ts";
 import { type Listener, startListener } from "./ops/http-listener.ts";
@@ -46,7 +53,12 @@ export interface Gateway {
   readonly users: UserService;
   readonly tokens: TokenService;
   readonly crls: CrlService;
+  readonly acmeDirectories: AcmeDirectoryService;
+  readonly acmeEabKeys: AcmeEabKeyService;
+  /** The approval queue, for the admin API and for tests that decide a protocol's queued request. */
+  readonly requests: RequestService;
   readonly crlScheduler: CrlScheduler;
+  readonly acme: AcmeServices;
   readonly ocsp: OcspService;
   readonly responderRotation: ResponderRotation;
   readonly metrics: Metrics;
@@ -87,6 +99,9 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
 
     const { kek } = loadKeyEncryptionKey(config, logger);
     const keyEncryption = createKeyEncryption(kek);
+    // RFC 8555 §6.5 nonces are authenticated with a key every replica derives alike
+    // (docs/decisions/0008-acme-nonces.md); the KEK itself is not kept.
+    const acmeNonceKey = Buffer.from(hkdfSync("sha256", kek, Buffer.alloc(0), "chancery/acme-nonce/v1", 32));
     kek.fill(0);
     const metrics = createMetrics();
     const verifier = createWorkerSignatureVerifier();
@@ -109,6 +124,8 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       ocsp,
       ocspResponders,
       ocspPresigner,
+      acmeDirectories,
+      acmeEabKeys,
     } = createCore({
       pool,
       keyEncryption,
@@ -161,6 +178,18 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       );
     } else {
       logger.warn('no CA named "issuing"; the bootstrap CA chain file was not written');
+    }
+    if (issuing) {
+      // A fresh gateway serves ACME out of the box: "default" on the issuing CA, made once across replicas.
+      // A CA that cannot take it (disabled, tls-server not allowed) leaves ACME for the admin to set up.
+      try {
+        const directory = await acmeDirectories.ensureDefaultDirectory({ caId: issuing.id });
+        if (directory)
+          logger.info({ directory: directory.name, caId: issuing.id }, "created the default ACME directory");
+      } catch (err) {
+        if (!isChanceryError(err, "invalid_argument") && !isChanceryError(err, "failed_precondition")) throw err;
+        logger.warn({ err }, "default ACME directory not created; create one with the admin API (AcmeService)");
+      }
     }
 
     // Each CA's OCSP responder now rather than at the first request (created once across replicas),
@@ -222,6 +251,9 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
           totp,
           requests,
           registry,
+          acmeDirectories,
+          acmeEabKeys,
+          acmeBaseUrl: config.acme.baseUrl,
           crls,
           ocsp,
           ocspResponders,
@@ -239,6 +271,57 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       logger.info({ address: admin.address }, "admin API listener ready (gRPC, gRPC-Web, Connect over TLS)");
     } else {
       logger.warn("no TLS material for the admin listener (no issuing CA and no tls files); admin API not started");
+    }
+
+    const acme = createAcmeServices({
+      pool,
+      audit,
+      clock,
+      logger,
+      cas,
+      profiles,
+      issuance,
+      requests,
+      eabKeys: acmeEabKeys,
+      settings: {
+        nonceKey: acmeNonceKey,
+        nonceLifetimeMs: config.acme.nonceLifetime * 1000,
+        orderLifetimeMs: config.acme.orderLifetime * 1000,
+        authorizationLifetimeMs: config.acme.authorizationLifetime * 1000,
+        validation: {
+          dnsResolvers: config.acme.validation.dnsResolvers,
+          httpPort: config.acme.validation.httpPort,
+          tlsAlpnPort: config.acme.validation.tlsAlpnPort,
+          timeoutMs: config.acme.validation.timeout * 1000,
+          attempts: config.acme.validation.attempts,
+        },
+      },
+    });
+    // Challenges left processing by any replica are taken up here too; stopped before the pool closes.
+    acme.challengeWorker.start();
+    cleanup.push(() => acme.challengeWorker.stop());
+    acme.housekeeping.start();
+    cleanup.push(() => acme.housekeeping.stop());
+    if (listenerTls) {
+      // RFC 8555 §6.1: ACME is HTTPS only.
+      const acmeListener = await startListener(
+        createAcmeApp({
+          baseUrl: config.acme.baseUrl,
+          directories: acmeDirectories,
+          profiles,
+          ...acme,
+          eabKeys: acmeEabKeys,
+          logger: logger.child({ protocol: "acme" }),
+        }).callback(),
+        config.listen.acme,
+        listenerTls,
+      );
+      cleanup.push(() => acmeListener.close());
+      listeners["acme"] = acmeListener;
+      logger.info(
+        { address: acmeListener.address, directory: `${config.acme.baseUrl}/acme/default/directory` },
+        "ACME listener ready (HTTPS)",
+      );
     }
 
     // Plain HTTP by design (RFC 9919, RFC 5280 §4.2.2.1): see protocols/ocsp/routes.ts.
@@ -274,6 +357,10 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       users,
       tokens,
       crls,
+      acmeDirectories,
+      acmeEabKeys,
+      requests,
+      acme,
       crlScheduler,
       ocsp,
       responderRotation,

@@ -5,6 +5,7 @@ import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
 import { pemEncode } from "../src/core/x509/pem.ts";
 import { opensslCsr } from "../src/core/x509/testing/openssl.ts";
 import type { Gateway } from "../src/gateway.ts";
+import { AcmeDirectory_ChallengeType, AcmeService } from "../src/gen/chancery/admin/v1/acme_pb.js";
 import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService, KeyAlgorithm } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService, SubjectAltName_Type } from "../src/gen/chancery/admin/v1/certificate_pb.js";
@@ -51,6 +52,7 @@ const services: readonly DescService[] = [
   RequestService,
   AuditService,
   RegistryService,
+  AcmeService,
 ];
 
 type Code = "OK" | keyof typeof grpc.status;
@@ -168,6 +170,16 @@ const matrix: Record<string, Expectation> = {
   "chancery.admin.v1.RegistryService/CreateCertificatePolicy": adminOnly,
   "chancery.admin.v1.RegistryService/UpdateCertificatePolicy": adminOnly,
   "chancery.admin.v1.RegistryService/DeleteCertificatePolicy": adminOnly,
+
+  // AcmeService: admins only, reads included (directories hold issuance policy and are not CA-scoped).
+  "chancery.admin.v1.AcmeService/CreateAcmeDirectory": adminOnly,
+  "chancery.admin.v1.AcmeService/GetAcmeDirectory": adminOnly,
+  "chancery.admin.v1.AcmeService/ListAcmeDirectories": adminOnly,
+  "chancery.admin.v1.AcmeService/UpdateAcmeDirectory": adminOnly,
+  "chancery.admin.v1.AcmeService/DeleteAcmeDirectory": adminOnly,
+  "chancery.admin.v1.AcmeService/CreateExternalAccountKey": adminOnly,
+  "chancery.admin.v1.AcmeService/ListExternalAccountKeys": adminOnly,
+  "chancery.admin.v1.AcmeService/RevokeExternalAccountKey": adminOnly,
 
   // RequestService: everyone submits and reads their own; operators approve/reject through assigned CAs and
   // see unapproved requests, those through their CAs and their own; admins everything.
@@ -510,6 +522,31 @@ describe("admin API authorization matrix", () => {
       name: "certificatePolicies/qes-individual",
     }),
 
+    "chancery.admin.v1.AcmeService/CreateAcmeDirectory": () => ({
+      acmeDirectory: {
+        displayName: next("matrix-acme"),
+        certificateAuthority: f.issuingCa,
+        allowedProfiles: ["profiles/tls-server"],
+        challengeTypes: [AcmeDirectory_ChallengeType.HTTP_01],
+      },
+    }),
+    // The default directory every fresh gateway makes.
+    "chancery.admin.v1.AcmeService/GetAcmeDirectory": async () => ({ name: await acmeDirectory() }),
+    "chancery.admin.v1.AcmeService/ListAcmeDirectories": () => ({}),
+    "chancery.admin.v1.AcmeService/UpdateAcmeDirectory": async () => ({
+      acmeDirectory: { name: await acmeDirectory(), enabled: true },
+      updateMask: ["enabled"],
+    }),
+    // A fresh, account-less directory each time: the admin's delete succeeds.
+    "chancery.admin.v1.AcmeService/DeleteAcmeDirectory": async () => ({ name: await acmeDirectory(next("gone")) }),
+    "chancery.admin.v1.AcmeService/CreateExternalAccountKey": async () => ({ parent: await acmeDirectory() }),
+    "chancery.admin.v1.AcmeService/ListExternalAccountKeys": async () => ({ parent: await acmeDirectory() }),
+    "chancery.admin.v1.AcmeService/RevokeExternalAccountKey": async () => {
+      const parent = await acmeDirectory();
+      const made = await gateway.acmeEabKeys.create(parent.slice("acmeDirectories/".length), {}, { actor: "test" });
+      return { name: `${parent}/externalAccountKeys/${made.keyId}` };
+    },
+
     "chancery.admin.v1.RequestService/CreateRequest": () => ({ request: { freeForm: true, comment: "please" } }),
     "chancery.admin.v1.RequestService/GetRequest": (kind) => ({
       name:
@@ -545,6 +582,17 @@ describe("admin API authorization matrix", () => {
     "chancery.admin.v1.AuditService/ExportAuditEvents": () => ({}),
     "chancery.admin.v1.AuditService/VerifyAuditChain": () => ({}),
   };
+
+  /** "acmeDirectories/{id}" of the default directory, or of a new one named `create`. */
+  async function acmeDirectory(create?: string): Promise<string> {
+    const directory = create
+      ? await gateway.acmeDirectories.create(
+          { name: create, caId: caId(f.issuingCa), allowedProfiles: ["tls-server"] },
+          { actor: "test" },
+        )
+      : await gateway.acmeDirectories.getByName("default");
+    return `acmeDirectories/${directory.id}`;
+  }
 
   /** A valid enrollment code for a new account of `role` (allowed only from `allowedSubnets`, when given). */
   async function enrollmentCode(role: "user" | "operator" | "admin", allowedSubnets?: string[]): Promise<string> {

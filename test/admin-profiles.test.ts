@@ -74,6 +74,7 @@ function everyField(name: string): ProfileInit {
     shortLived: { threshold: seconds(3 * day), noRevAvail: false },
     requiresApproval: { required: true, approvers: 2 },
     backdate: seconds(120),
+    renewalWindow: { start: 0.5, end: 0.8 },
   };
 }
 

@@ -171,7 +171,7 @@ describe("OCSP responder on the revocation listener", () => {
           dataDir,
           database: { url: env.db.url },
           keyEncryptionKeyFile: path.join(env.dataDir, "kek"),
-          listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0", ocsp: "127.0.0.1:0" },
+          listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0", ocsp: "127.0.0.1:0", acme: "127.0.0.1:0" },
           log: { level: "silent" },
         }),
         testLogger,

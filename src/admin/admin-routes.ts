@@ -1,4 +1,6 @@
 import type { ConnectRouter } from "@connectrpc/connect";
+import type { AcmeDirectoryService } from "../core/acme/directory-service.ts";
+import type { AcmeEabKeyService } from "../core/acme/eab-key-service.ts";
 import type { AuditLog } from "../core/audit/audit-log.ts";
 import type { CaService } from "../core/ca/ca-service.ts";
 import type { CrlService } from "../core/crl/crl-service.ts";
@@ -12,6 +14,7 @@ import type { CaUrls } from "../core/profiles/ca-urls.ts";
 import type { ProfileService as CoreProfileService } from "../core/profiles/profile-service.ts";
 import type { RegistryService as CoreRegistryService } from "../core/registry/registry-service.ts";
 import type { RequestService as CoreRequestService } from "../core/requests/request-service.ts";
+import { AcmeService } from "../gen/chancery/admin/v1/acme_pb.js";
 import { AuditService } from "../gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService } from "../gen/chancery/admin/v1/certificate_pb.js";
@@ -21,6 +24,7 @@ import { RequestService } from "../gen/chancery/admin/v1/request_pb.js";
 import { TokenService } from "../gen/chancery/admin/v1/token_pb.js";
 import { UserService } from "../gen/chancery/admin/v1/user_pb.js";
 import { Health } from "../gen/health/v1/health_pb.js";
+import { createAcmeAdmin } from "./acme-admin.ts";
 import { createAuditAdmin } from "./audit-admin.ts";
 import { createCertificateAdmin } from "./certificate-admin.ts";
 import { createCertificateAuthorityAdmin } from "./certificate-authority-admin.ts";
@@ -44,6 +48,10 @@ export function createAdminRoutes(deps: {
   totp: TotpService;
   requests: CoreRequestService;
   registry: CoreRegistryService;
+  acmeDirectories: AcmeDirectoryService;
+  acmeEabKeys: AcmeEabKeyService;
+  /** config acme.baseUrl, for each directory's directory_url. */
+  acmeBaseUrl: string;
   crls: CrlService;
   ocsp: OcspService;
   ocspResponders: OcspResponderService;
@@ -63,6 +71,7 @@ export function createAdminRoutes(deps: {
     CertificateService,
     RequestService,
     RegistryService,
+    AcmeService,
   ];
   return (plainRouter) => {
     const router = idempotentRouter(plainRouter, deps.idempotency);
@@ -86,6 +95,10 @@ export function createAdminRoutes(deps: {
     router.service(ProfileService, createProfileAdmin({ profiles: deps.profiles }));
     router.service(RequestService, createRequestAdmin({ requests: deps.requests, cas: deps.cas, totp: deps.totp }));
     router.service(RegistryService, createRegistryAdmin({ registry: deps.registry }));
+    router.service(
+      AcmeService,
+      createAcmeAdmin({ directories: deps.acmeDirectories, eabKeys: deps.acmeEabKeys, acmeBaseUrl: deps.acmeBaseUrl }),
+    );
     router.service(
       Health,
       createHealthService({ services: adminServices.map((s) => s.typeName), check: deps.checkReady }),

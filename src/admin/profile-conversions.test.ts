@@ -44,6 +44,7 @@ const everything: Profile = parseProfile({
   shortLived: { thresholdSeconds: "2d", noRevAvail: false },
   requiresApproval: { required: true, approvers: 10 },
   backdateSeconds: 0,
+  renewalWindow: { start: 0.5, end: 0.75 },
 });
 
 describe("profile conversions", () => {
@@ -93,6 +94,33 @@ describe("profile conversions", () => {
     );
     expect(refused((p) => (p.backdate!.nanos = 1))).toContain("backdate: must be a whole");
     expect(refused((p) => (p.shortLived!.threshold!.seconds = -1n))).toContain("shortLived.threshold: must be a whole");
+  });
+
+  it("maps the renewal window, and leaves an unset bound to its default", () => {
+    expect(profileDefinitionToProto(everything).renewalWindow).toMatchObject({ start: 0.5, end: 0.75 });
+    const proto = profileDefinitionToProto(everything);
+    proto.renewalWindow = create(ProfileSchema, { renewalWindow: { end: 0.95 } }).renewalWindow;
+    expect(parseProfile(profileInputFromProto(proto, "everything")).renewalWindow).toEqual({ start: 2 / 3, end: 0.95 });
+  });
+
+  it("refuses a renewal window out of order or outside (0, 1), naming the field", () => {
+    const refused = (renewalWindow: { start?: number; end?: number }) => {
+      const proto = profileDefinitionToProto(everything);
+      proto.renewalWindow = create(ProfileSchema, { renewalWindow }).renewalWindow;
+      try {
+        parseProfile(profileInputFromProto(proto, "everything"));
+      } catch (err) {
+        expect((err as ChanceryError).code).toBe("invalid_argument");
+        return (err as ChanceryError).message;
+      }
+      throw new Error("accepted");
+    };
+    expect(refused({ start: 0.8, end: 0.8 })).toContain("renewalWindow.start: must be before renewalWindow.end");
+    expect(refused({ start: 0.95 })).toContain("renewalWindow.start: must be before renewalWindow.end");
+    expect(refused({ start: 0 })).toContain("renewalWindow.start");
+    expect(refused({ end: 1 })).toContain("renewalWindow.end");
+    expect(refused({ start: -0.1, end: 0.5 })).toContain("renewalWindow.start");
+    expect(refused({ start: Number.NaN })).toContain("renewalWindow.start");
   });
 
   it("leaves unset messages and optional fields to the core defaults", () => {

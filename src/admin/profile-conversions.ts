@@ -86,7 +86,8 @@ export function profileInputFromProto(proto: Profile, profileName: string): Prof
     return Number(value.seconds);
   };
 
-  const { keyAlgorithms, basicConstraints, san, subject, revocationInfo, shortLived, requiresApproval } = proto;
+  const { keyAlgorithms, basicConstraints, san, subject, revocationInfo, shortLived, requiresApproval, renewalWindow } =
+    proto;
   return {
     name: profileName,
     description: proto.description,
@@ -167,6 +168,7 @@ export function profileInputFromProto(proto: Profile, profileName: string): Prof
       approvers: requiresApproval.approvers,
     },
     backdateSeconds: seconds(proto.backdate, "backdate"),
+    renewalWindow: renewalWindow && { start: renewalWindow.start, end: renewalWindow.end },
   };
 }
 
@@ -271,5 +273,6 @@ export function profileDefinitionToProto(p: CoreProfile): Profile {
     shortLived: { threshold: duration(p.shortLived.thresholdSeconds), noRevAvail: p.shortLived.noRevAvail },
     requiresApproval: { ...p.requiresApproval },
     backdate: duration(p.backdateSeconds),
+    renewalWindow: { ...p.renewalWindow },
   });
 }

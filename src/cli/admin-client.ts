@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { AcmeService } from "../gen/chancery/admin/v1/acme_pb.js";
 import { AuditService } from "../gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService } from "../gen/chancery/admin/v1/certificate_pb.js";
@@ -48,6 +49,7 @@ export function createAdminClients(settings: ClientSettings) {
     certs: createClient(CertificateService, transport),
     requests: createClient(RequestService, transport),
     registry: createClient(RegistryService, transport),
+    acme: createClient(AcmeService, transport),
   };
 }
 

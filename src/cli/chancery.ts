@@ -2,6 +2,7 @@ import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { clientSettings, createAdminClients } from "./admin-client.ts";
 import { type CommandGroup, type Flags, InputError, UsageError } from "./cli-context.ts";
+import { acme } from "./commands/acme.ts";
 import { audit } from "./commands/audit.ts";
 import { ca } from "./commands/ca.ts";
 import { cert } from "./commands/cert.ts";
@@ -13,7 +14,7 @@ import { user, whoami } from "./commands/user.ts";
 import type { OutputFormat } from "./output.ts";
 
 /** One command group per admin API service (and whoami), each in commands/. */
-const groups: readonly CommandGroup[] = [whoami, user, token, ca, profile, cert, request, audit, registry];
+const groups: readonly CommandGroup[] = [whoami, user, token, ca, profile, cert, request, audit, registry, acme];
 
 /** Flags every command takes. */
 const globalOptions = {

@@ -144,6 +144,44 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** The ACME server (RFC 8555). Directories themselves are managed through the admin API (AcmeService). */
+    acme: z
+      .object({
+        /**
+         * The HTTPS origin clients reach the ACME listener at; every URL in ACME
+         * responses is absolute under it (certbot breaks on relative Link URLs).
+         */
+        baseUrl: httpUrl
+          .refine((value) => value.startsWith("https://"), {
+            message: "must be an https:// URL: RFC 8555 §6.1 requires HTTPS for every ACME request",
+          })
+          .default("https://localhost:8443"),
+        /** A nonce is accepted this long after it was minted (RFC 8555 §7.2). */
+        nonceLifetime: duration(60, 86_400).default("1h"),
+        /** Pending orders and authorizations expire after this long. */
+        orderLifetime: duration(300, 30 * 86_400).default("7d"),
+        /** A valid authorization is reused for new orders of the same account this long. */
+        authorizationLifetime: duration(300, 90 * 86_400).default("30d"),
+        validation: z
+          .object({
+            /**
+             * DNS servers ("ip" or "ip:port") for dns-01, CAA and the address
+             * lookups of http-01/tls-alpn-01; empty = the system resolver.
+             */
+            dnsResolvers: z.array(z.string().min(1)).default([]),
+            /** Ports the validator connects to: 80 and 443 by RFC 8555 §8.3 and RFC 8737 §3; tests move them. */
+            httpPort: z.number().int().min(1).max(65_535).default(80),
+            tlsAlpnPort: z.number().int().min(1).max(65_535).default(443),
+            /** Per attempt (connect, request and read together). */
+            timeout: duration(1, 120).default("10s"),
+            /** Attempts before a transient failure (timeout, refused, SERVFAIL) makes the challenge invalid. */
+            attempts: z.number().int().min(1).max(10).default(3),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -30,6 +30,10 @@ export const envOverrides: ReadonlyArray<{
   { env: "CHANCERY_OCSP_RESPONDER_LIFETIME", path: ["ocsp", "responderLifetime"], type: "string" },
   { env: "CHANCERY_CRL_VALIDITY", path: ["crl", "validity"], type: "string" },
   { env: "CHANCERY_CRL_INTERVAL", path: ["crl", "interval"], type: "string" },
+  { env: "CHANCERY_ACME_BASE_URL", path: ["acme", "baseUrl"], type: "string" },
+  { env: "CHANCERY_ACME_DNS_RESOLVERS", path: ["acme", "validation", "dnsResolvers"], type: "list" },
+  { env: "CHANCERY_ACME_HTTP_PORT", path: ["acme", "validation", "httpPort"], type: "number" },
+  { env: "CHANCERY_ACME_TLS_ALPN_PORT", path: ["acme", "validation", "tlsAlpnPort"], type: "number" },
   { env: "CHANCERY_LOG_LEVEL", path: ["log", "level"], type: "string" },
   { env: "CHANCERY_LOG_PRETTY", path: ["log", "pretty"], type: "boolean" },
 ];

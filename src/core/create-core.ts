@@ -1,6 +1,8 @@
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import type { Metrics } from "../ops/metrics.ts";
+import { type AcmeDirectoryService, createAcmeDirectoryService } from "./acme/directory-service.ts";
+import { type AcmeEabKeyService, createAcmeEabKeyService } from "./acme/eab-key-service.ts";
 import { type AuditLog, createAuditLog } from "./audit/audit-log.ts";
 import { type CaService, createCaService } from "./ca/ca-service.ts";
 import type { KeyEncryption } from "./ca/key-encryption.ts";
@@ -43,6 +45,10 @@ export interface Core {
   readonly ocsp: OcspService;
   /** Signs OCSP responses ahead of requests; not started here (gateway.ts starts and stops it). */
   readonly ocspPresigner: OcspPresigner;
+  /** ACME directories (the ACME server's configuration, managed through the admin API). */
+  readonly acmeDirectories: AcmeDirectoryService;
+  /** ACME external account binding keys, sealed under the KEK. */
+  readonly acmeEabKeys: AcmeEabKeyService;
 }
 
 /**
@@ -154,6 +160,8 @@ export function createCore(deps: {
     registry,
     issuance,
   });
+  const acmeDirectories = createAcmeDirectoryService({ pool, audit, clock });
+  const acmeEabKeys = createAcmeEabKeyService({ pool, audit, keyEncryption: deps.keyEncryption, clock });
   return {
     audit,
     users,
@@ -170,5 +178,7 @@ export function createCore(deps: {
     ocspResponders,
     ocsp,
     ocspPresigner,
+    acmeDirectories,
+    acmeEabKeys,
   };
 }

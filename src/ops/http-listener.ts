@@ -2,6 +2,7 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo, Server } from "node:net";
 import type { SecureContextOptions } from "node:tls";
+import type { ListenerTls } from "./listener-tls.ts";
 
 export interface Listener {
   /** The bound address, e.g. "127.0.0.1:9090" (useful when the port was 0). */
@@ -26,10 +27,17 @@ export function parseListenAddress(address: string): { host: string; port: numbe
 export async function startListener(
   handler: http.RequestListener,
   address: string,
-  tls?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean },
+  tls?: (SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean }) | ListenerTls,
 ): Promise<Listener> {
   const options = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
-  const server = tls ? https.createServer({ ...options, ...tls }, handler) : http.createServer(options, handler);
+  let server: http.Server;
+  if (tls && "current" in tls) {
+    const material = tls.current();
+    const secure = https.createServer({ ...options, cert: material.cert, key: material.key }, handler);
+    // A renewed listener certificate applies to new connections at once.
+    tls.onRenew((next) => secure.setSecureContext({ cert: next.cert, key: next.key }));
+    server = secure;
+  } else server = tls ? https.createServer({ ...options, ...tls }, handler) : http.createServer(options, handler);
   const bound = await listenOn(server, address);
   return {
     ...bound,

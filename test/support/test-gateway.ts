@@ -25,7 +25,13 @@ export interface TestGateway {
 }
 
 export async function startTestGateway(
-  options: { adminUsername?: string; maxConnections?: number } = {},
+  options: {
+    adminUsername?: string;
+    maxConnections?: number;
+    /** config.acme (baseUrl, validation ...); with it, listenAcme says where the ACME listener binds. */
+    acme?: Record<string, unknown>;
+    listenAcme?: string;
+  } = {},
 ): Promise<TestGateway> {
   const db = await createTestDatabase(
     options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections },
@@ -35,7 +41,13 @@ export async function startTestGateway(
     configSchema.parse({
       dataDir,
       database: { url: db.url },
-      listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0", ocsp: "127.0.0.1:0" },
+      listen: {
+        metrics: "127.0.0.1:0",
+        admin: "127.0.0.1:0",
+        ocsp: "127.0.0.1:0",
+        acme: options.listenAcme ?? "127.0.0.1:0",
+      },
+      ...(options.acme ? { acme: options.acme } : {}),
       log: { level: "silent" },
     }),
     testLogger,

@@ -138,6 +138,12 @@ const registeredCertificatePolicy = z.object({ policy: registryId }).strict();
 
 const certificatePolicy = z.union([inlineCertificatePolicy, registeredCertificatePolicy]);
 
+/** A fraction of a certificate's lifetime, strictly between 0 and 1. */
+const lifetimeFraction = z.number().gt(0).lt(1);
+
+/** RFC 9773 renewal window of a profile without one: from 2/3 to 90% of the lifetime. */
+export const defaultRenewalWindow = { start: 2 / 3, end: 0.9 } as const;
+
 const ecdsaCurve = z.enum(["P-256", "P-384", "P-521"]);
 
 export const profileSchema = z
@@ -234,6 +240,17 @@ export const profileSchema = z
       .default({}),
     /** notBefore = now - backdate, to absorb relying parties' clock skew. At most a day. */
     backdateSeconds: duration.default(60).refine((s) => s <= 86_400, { message: "must be at most 1 day" }),
+    /**
+     * When ACME clients are told to renew (RFC 9773 suggestedWindow), as
+     * fractions of the lifetime from notBefore. Read by src/core/acme/renewal-info.ts.
+     */
+    renewalWindow: z
+      .object({
+        start: lifetimeFraction.default(defaultRenewalWindow.start),
+        end: lifetimeFraction.default(defaultRenewalWindow.end),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .superRefine((profile, ctx) => {
@@ -289,6 +306,8 @@ export const profileSchema = z
       issue(["ocspMustStaple"], "must-staple needs an OCSP URL: set revocationInfo.ocsp");
     if (profile.shortLived.thresholdSeconds > profile.validity.max)
       issue(["shortLived", "thresholdSeconds"], "is larger than validity.max: every certificate would be short-lived");
+    if (profile.renewalWindow.start >= profile.renewalWindow.end)
+      issue(["renewalWindow", "start"], "must be before renewalWindow.end");
   });
 
 export type Profile = z.output<typeof profileSchema>;

@@ -162,6 +162,13 @@ export declare type Profile = Message<"chancery.admin.v1.Profile"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 20;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * When ACME clients are told to renew (RFC 9773 renewal information).
+   *
+   * @generated from field: chancery.admin.v1.Profile.RenewalWindow renewal_window = 21;
+   */
+  renewalWindow?: Profile_RenewalWindow | undefined;
 };
 
 /**
@@ -567,6 +574,34 @@ export declare type Profile_ShortLived = Message<"chancery.admin.v1.Profile.Shor
  * Use `create(Profile_ShortLivedSchema)` to create a new message.
  */
 export declare const Profile_ShortLivedSchema: GenMessage<Profile_ShortLived>;
+
+/**
+ * RFC 9773 suggested renewal window, as fractions of a certificate's
+ * lifetime from notBefore: 0 < start < end < 1.
+ *
+ * @generated from message chancery.admin.v1.Profile.RenewalWindow
+ */
+export declare type Profile_RenewalWindow = Message<"chancery.admin.v1.Profile.RenewalWindow"> & {
+  /**
+   * Unset: 2/3 of the lifetime.
+   *
+   * @generated from field: optional double start = 1;
+   */
+  start?: number | undefined;
+
+  /**
+   * Unset: 0.9 of the lifetime.
+   *
+   * @generated from field: optional double end = 2;
+   */
+  end?: number | undefined;
+};
+
+/**
+ * Describes the message chancery.admin.v1.Profile.RenewalWindow.
+ * Use `create(Profile_RenewalWindowSchema)` to create a new message.
+ */
+export declare const Profile_RenewalWindowSchema: GenMessage<Profile_RenewalWindow>;
 
 /**
  * Read by the approval queue.
