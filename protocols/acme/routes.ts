@@ -49,6 +49,12 @@ export function createAcmeApp(deps: AcmeFrontEndDeps): Koa<AcmeState> {
       await next();
       if (ctx.status === 404 && ctx.body === undefined)
         throw new AcmeProblem("malformed", "no such ACME resource", { status: 404 });
+      // @koa/router's allowedMethods answers a known path with the wrong method (405, Allow set) or an
+      // unknown method (501) with an empty text/plain body; every ACME error is a problem document (RFC 8555 §6.7).
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined)
+        throw new AcmeProblem("malformed", `method ${ctx.method.slice(0, 16)} not allowed here`, {
+          status: ctx.status,
+        });
     } catch (err) {
       const response = acmeErrorResponse(err, deps.logger);
       ctx.status = response.status;
@@ -58,7 +64,12 @@ export function createAcmeApp(deps: AcmeFrontEndDeps): Koa<AcmeState> {
       // RFC 8555 §6.5: a badNonce answer (any error, here) carries a nonce the client can retry with.
       if (ctx.method === "POST" || (err instanceof AcmeProblem && err.type === "badNonce"))
         ctx.set("Replay-Nonce", deps.nonces.mint());
-      if (ctx.state.urls) ctx.append("Link", `<${ctx.state.urls.directory}>;rel="index"`);
+      // The directory middleware may already have set it (headers set before a throw stay): once is enough.
+      if (ctx.state.urls) {
+        const index = `<${ctx.state.urls.directory}>;rel="index"`;
+        const links = ctx.response.get("Link");
+        if (!(Array.isArray(links) ? links : [links]).includes(index)) ctx.append("Link", index);
+      }
     }
   });
 
@@ -73,10 +84,11 @@ export function createAcmeApp(deps: AcmeFrontEndDeps): Koa<AcmeState> {
         throw new AcmeProblem("malformed", `no ACME directory "${name.slice(0, 64)}"`, { status: 404 });
       throw err;
     }
+    // Known before the enabled check, so the refusal of a disabled directory links it too (RFC 8555 §7.1).
+    ctx.state.urls = acmeUrls(deps.baseUrl, directory.name);
     if (!directory.enabled)
       throw new AcmeProblem("unauthorized", `ACME directory "${name}" is disabled`, { status: 403 });
     ctx.state.directory = directory;
-    ctx.state.urls = acmeUrls(deps.baseUrl, directory.name);
     ctx.set("Link", `<${ctx.state.urls.directory}>;rel="index"`);
     await next();
   });
@@ -290,15 +302,15 @@ export function createAcmeApp(deps: AcmeFrontEndDeps): Koa<AcmeState> {
     ctx.body = challengeJson(challenge, urls);
   });
 
+  // Link rel="index" comes from the directory middleware, like every answer's: appending it here doubled it.
   router.post("/cert/:serial", async (ctx) => {
-    const { verified, account, urls } = await signed(ctx, "kid");
+    const { verified, account } = await signed(ctx, "kid");
     postAsGet(verified);
     const serial = ctx.params["serial"] ?? "";
     const chain = /^[0-9a-f]{1,40}$/.test(serial)
       ? await deps.certificates.chainFor(needAccount(account), serial)
       : null;
     if (!chain) throw new AcmeProblem("malformed", "no such certificate", { status: 404 });
-    ctx.append("Link", `<${urls.directory}>;rel="index"`);
     ctx.type = "application/pem-certificate-chain";
     ctx.body = certificateChainPem(chain);
   });

@@ -110,7 +110,13 @@ export async function acmeOrderAuthorizationIds(db: CommonQueryMethods, orderId:
   return [...ids];
 }
 
-/** Pending, ready or processing orders that include the authorization (their status follows it). */
+/** The order (of any status but invalid) that replaces the certificate, if any (RFC 9773 §5). */
+export async function findLiveAcmeOrderReplacing(db: CommonQueryMethods, serialHex: string): Promise<string | null> {
+  return db.maybeOneFirst(sql.type(z.object({ id: z.string() }))`
+    SELECT id FROM acme_orders WHERE replaces_serial_hex = ${serialHex} AND status <> 'invalid'`);
+}
+
+/** Every order that includes the authorization, whatever its status (callers filter after locking). */
 export async function acmeOrdersOfAuthorization(db: CommonQueryMethods, authorizationId: string): Promise<string[]> {
   const ids = await db.anyFirst(sql.type(z.object({ order_id: z.string() }))`
     SELECT order_id FROM acme_order_authorizations WHERE authorization_id = ${authorizationId}`);

@@ -69,7 +69,13 @@ export function createAcmeAccountService(deps: {
   return {
     async newAccount({ directory, jwk, thumbprint, payload, sourceIp, ...input }) {
       const existing = await findAcmeAccountByThumbprint(pool, directory.id, thumbprint);
-      if (existing) return { account: toAcmeAccount(existing), created: false };
+      if (existing) {
+        // RFC 8555 §7.3.6: once deactivated, requests authorized by the account's key are refused, and a
+        // newAccount signed with it is one (Boulder and Pebble refuse it too). 401 as in jws.ts.
+        if (existing.status !== "valid")
+          throw new AcmeProblem("unauthorized", `the account of this key is ${existing.status}`, { status: 401 });
+        return { account: toAcmeAccount(existing), created: false };
+      }
       if (payload["onlyReturnExisting"] === true)
         throw new AcmeProblem("accountDoesNotExist", "no account exists for this key in this directory");
       const contacts = parseContacts(payload["contact"]);

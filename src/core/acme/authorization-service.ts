@@ -11,6 +11,8 @@ import {
   updateAcmeAuthorizationStatus,
   updateAcmeChallenge,
 } from "../../store/acme-authorization-store.ts";
+import { acmeOrdersOfAuthorization, lockAcmeOrder, updateAcmeOrder } from "../../store/acme-order-store.ts";
+import type { AuditEventInput } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { type AcmeAccount, accountActor } from "./acme-account.ts";
@@ -23,7 +25,7 @@ import {
   toAcmeChallenge,
 } from "./acme-authorization.ts";
 import { authorizationIdentifier, parseIdentifier, trustedPatternCovers } from "./acme-identifiers.ts";
-import { AcmeProblem } from "./acme-problem.ts";
+import { AcmeProblem, problemDocument } from "./acme-problem.ts";
 import type { AcmeDirectory, AcmeIdentifier } from "./acme-types.ts";
 
 export interface AcmeAuthorizationSettings {
@@ -69,6 +71,53 @@ export interface AcmeAuthorizationService {
     id: string,
     sourceIp: string | undefined,
   ): Promise<{ challenge: AcmeChallenge; started: boolean }>;
+}
+
+/**
+ * RFC 8555 §7.1.6: an order whose authorization becomes invalid or
+ * deactivated is invalid. Marks the pending and ready orders that include
+ * it at once, in the caller's transaction (the authorization row locked),
+ * rather than when someone next reads each order: a client that gives up
+ * on a failed order never reads it again, and its row would stay "live"
+ * for good, e.g. holding the one-replacement-per-certificate index
+ * (RFC 9773 §5) so that the certificate could never be named in
+ * "replaces" again (alreadyReplaced).
+ */
+export async function invalidateOrdersOfAuthorization(
+  tx: CommonQueryMethods,
+  audit: AuditLog,
+  input: {
+    authorizationId: string;
+    identifier: AcmeIdentifier;
+    /** Why, e.g. "is invalid: <challenge error>" or "was deactivated". */
+    reason: string;
+    actor: string;
+    now: Date;
+  },
+): Promise<void> {
+  const detail = `authorization for ${input.identifier.value} ${input.reason}`;
+  const error = problemDocument("unauthorized", detail, {
+    subproblems: [problemDocument("unauthorized", detail, { identifier: input.identifier })],
+  });
+  const events: AuditEventInput[] = [];
+  for (const orderId of await acmeOrdersOfAuthorization(tx, input.authorizationId)) {
+    const order = await lockAcmeOrder(tx, orderId);
+    // Processing, valid and invalid orders are past their authorizations.
+    if (!order || (order.status !== "pending" && order.status !== "ready")) continue;
+    await updateAcmeOrder(
+      tx,
+      orderId,
+      { status: "invalid", error: error as unknown as Record<string, unknown> },
+      input.now,
+    );
+    events.push({
+      actor: input.actor,
+      action: "acme.order.invalid",
+      target: `acme-order:${orderId}`,
+      details: { problem: error.type, detail },
+    });
+  }
+  if (events.length > 0) await audit.appendInTransaction(tx, events);
 }
 
 /** RFC 8555 §8.1: tokens carry at least 128 bits of entropy; 256 here. */
@@ -214,6 +263,13 @@ export function createAcmeAuthorizationService(deps: {
             `the authorization is ${status}; only pending or valid ones can be deactivated`,
           );
         await updateAcmeAuthorizationStatus(tx, id, "deactivated", now);
+        await invalidateOrdersOfAuthorization(tx, audit, {
+          authorizationId: id,
+          identifier: { type: row.identifier_type, value: row.identifier_value },
+          reason: "was deactivated",
+          actor: accountActor(account.id),
+          now,
+        });
         await audit.appendInTransaction(tx, [
           {
             actor: accountActor(account.id),

@@ -17,6 +17,7 @@ import type { Clock } from "../clock.ts";
 import { createPeriodicPass } from "../periodic-pass.ts";
 import { accountActor } from "./acme-account.ts";
 import { authorizationStatusAt } from "./acme-authorization.ts";
+import { invalidateOrdersOfAuthorization } from "./authorization-service.ts";
 import type { ChallengeValidator, ValidationResult } from "./validation/challenge-validator.ts";
 
 export interface ChallengeWorkerSettings {
@@ -156,7 +157,17 @@ export function createChallengeWorker(deps: {
         },
         now,
       );
-      if (authorizationPending) await updateAcmeAuthorizationStatus(tx, authorization.id, "invalid", now);
+      if (authorizationPending) {
+        await updateAcmeAuthorizationStatus(tx, authorization.id, "invalid", now);
+        // Its orders fail with it now, not only when next read (see invalidateOrdersOfAuthorization).
+        await invalidateOrdersOfAuthorization(tx, audit, {
+          authorizationId: authorization.id,
+          identifier: { type: authorization.identifier_type, value: authorization.identifier_value },
+          reason: `is invalid: ${result.problem.detail}`,
+          actor,
+          now,
+        });
+      }
       await audit.appendInTransaction(tx, [
         {
           actor,

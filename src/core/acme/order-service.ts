@@ -4,6 +4,7 @@ import type { DatabasePool } from "slonik";
 import {
   acmeOrderAuthorizationIds,
   findAcmeOrder,
+  findLiveAcmeOrderReplacing,
   insertAcmeOrder,
   listAcmeOrderIds,
   lockAcmeOrder,
@@ -251,8 +252,8 @@ export function createAcmeOrderService(deps: {
       const now = clock.now();
       const expiresAt = new Date(now.getTime() + deps.orderLifetimeMs);
       const id = randomUUID();
-      try {
-        await pool.transaction(async (tx) => {
+      const insert = () =>
+        pool.transaction(async (tx) => {
           const authorizations = [];
           for (const identifier of identifiers)
             authorizations.push(
@@ -293,11 +294,28 @@ export function createAcmeOrderService(deps: {
             },
           ]);
         });
+      try {
+        await insert();
       } catch (err) {
         // RFC 9773 §5: one live order per replaced certificate (acme_orders_replaces_once).
-        if (isUniqueViolation(err))
+        if (!isUniqueViolation(err) || !replaces) throw err;
+        // The order holding it may be dead without anyone having read it (expired, failed authorization):
+        // bring it up to date once, and try again only if that freed the certificate.
+        const holderId = await findLiveAcmeOrderReplacing(pool, replaces.serialHex);
+        const holder = holderId ? await load(holderId) : null;
+        const current = holder ? await refresh(holder) : null;
+        if (current && current.status !== "invalid")
           throw new AcmeProblem("alreadyReplaced", "the certificate named in replaces already has a replacement order");
-        throw err;
+        try {
+          await insert();
+        } catch (retryErr) {
+          if (isUniqueViolation(retryErr))
+            throw new AcmeProblem(
+              "alreadyReplaced",
+              "the certificate named in replaces already has a replacement order",
+            );
+          throw retryErr;
+        }
       }
       return (await load(id))!;
     },
