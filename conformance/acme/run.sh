@@ -102,30 +102,32 @@ check "lego revoke" "${lg[@]}" --domains lego-tls.example.test revoke
 npm run --silent bootstrap-admin -- --username admin > "$work/bootstrap.out" 2> "$work/bootstrap.err"
 token=$(tail -n 1 "$work/bootstrap.out")
 base="https://localhost:$admin"
-admin_call GetProfile '{"name":"profiles/tls-server"}' > "$work/tls-server.json"
+admin_call ProfileService/GetProfile '{"name":"profiles/tls-server"}' > "$work/tls-server.json"
 "$node" -e 'const p=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
   delete p.name; delete p.createTime; delete p.updateTime;
   p.requiresApproval={required:true,approvers:1}; p.description="tls-server, issued after an operator approves";
   process.stdout.write(JSON.stringify({profile:p,profileId:"tls-server-approved"}))' "$work/tls-server.json" \
   > "$work/approved-profile.json"
-check "a profile that requires approval is created" admin_call CreateProfile "@$work/approved-profile.json"
-issuing=$(admin_call ListCertificateAuthorities '{}' | json_field '.certificateAuthorities.find(c=>c.displayName==="issuing").name')
-check "an ACME directory 'approval' is created on it" admin_call CreateAcmeDirectory \
-  "{\"acmeDirectory\":{\"displayName\":\"approval\",\"certificateAuthority\":\"$issuing\",\"allowedProfiles\":[\"tls-server-approved\"],\"defaultProfile\":\"tls-server-approved\",\"authorizationMode\":\"AUTHORIZATION_MODE_CHALLENGE\",\"challengeTypes\":[\"CHALLENGE_TYPE_HTTP_01\"]}}"
+check "a profile that requires approval is created" admin_call ProfileService/CreateProfile "@$work/approved-profile.json"
+issuing=$(admin_call CertificateAuthorityService/ListCertificateAuthorities '{}' | json_field '.certificateAuthorities.find(c=>c.displayName==="issuing").name')
+check "an ACME directory 'approval' is created on it" admin_call AcmeService/CreateAcmeDirectory \
+  "{\"acmeDirectory\":{\"displayName\":\"approval\",\"certificateAuthority\":\"$issuing\",\"allowedProfiles\":[\"profiles/tls-server-approved\"],\"defaultProfile\":\"profiles/tls-server-approved\",\"authorizationMode\":\"AUTHORIZATION_MODE_CHALLENGE\",\"challengeTypes\":[\"CHALLENGE_TYPE_HTTP_01\"]}}"
 approval_dir="https://localhost:$acme/acme/approval/directory"
 lego --server "$approval_dir" --accept-tos --email ops@example.test --path "$work/lego-approval" \
   --domains approved.example.test --http --http.port "127.0.0.1:$http01" --cert.timeout 120 run \
   > "$work/lego-approval.log" 2>&1 &
 lego_pid=$!
 pending_request() {
-  admin_call ListRequests '{"state":"STATE_PENDING"}' |
-    json_field '.requests.find(r=>r.protocolRequester&&r.protocolRequester.startsWith("acme-account:")).name'
+  admin_call RequestService/ListRequests '{"state":"STATE_PENDING"}' |
+    json_field '.requests?.find(r=>r.protocolRequester?.startsWith("acme-account:"))?.name ?? ""'
 }
 check "the finalized order waits in the approval queue" wait_for 60 bash -c \
   "$(declare -f admin_call json_field pending_request); ca='$ca' token='$token' base='$base' node='$node'; pending_request | grep -q requests/"
 request=$(pending_request)
-check "an admin approves it through the admin API" admin_call ApproveRequest "{\"name\":\"$request\"}"
-check "lego, still polling, downloads the approved certificate" wait "$lego_pid"
+check "an admin approves it through the admin API" admin_call RequestService/ApproveRequest "{\"name\":\"$request\"}"
+wait "$lego_pid"
+lego_status=$?
+check "lego, still polling, downloads the approved certificate" bash -c "[ $lego_status -eq 0 ] || { tail -20 '$work/lego-approval.log'; exit 1; }"
 check "the approved chain verifies" verify_chain "$work/lego-approval/certificates/approved.example.test.crt" \
   "DNS:approved.example.test"
 
