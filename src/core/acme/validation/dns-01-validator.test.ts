@@ -1,9 +1,10 @@
 import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { ValidationInput, ValidationResult } from "./challenge-validator.ts";
+import type { ValidationInput } from "./challenge-validator.ts";
 import { createChallengeValidator } from "./create-challenge-validator.ts";
 import { createDnsLookup } from "./dns-lookup.ts";
 import { dns01TxtValue } from "./key-authorization-digest.ts";
+import { problemOf } from "./testing/problem-of.ts";
 import { startTestDnsServer, type TestDnsServer } from "./testing/test-dns-server.ts";
 
 const token = "tok_ABC-123";
@@ -11,15 +12,6 @@ const keyAuthorization = `${token}.thumbprint-of-the-account-key`;
 
 function input(value: string, type: "dns" | "ip" = "dns"): ValidationInput {
   return { type: "dns-01", identifier: { type, value }, token, keyAuthorization };
-}
-
-function problemOf(result: ValidationResult) {
-  if (result.valid) throw new Error("expected a failure");
-  return {
-    type: result.problem.type.replace("urn:ietf:params:acme:error:", ""),
-    detail: result.problem.detail,
-    retryable: result.retryable,
-  };
 }
 
 describe("dns-01 (RFC 8555 §8.4)", () => {

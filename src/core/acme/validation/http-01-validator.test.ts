@@ -2,9 +2,10 @@ import https from "node:https";
 import type { TLSSocket } from "node:tls";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ValidationInput, ValidationResult } from "./challenge-validator.ts";
+import type { ValidationInput } from "./challenge-validator.ts";
 import { createChallengeValidator } from "./create-challenge-validator.ts";
 import { createDnsLookup } from "./dns-lookup.ts";
+import { problemOf } from "./testing/problem-of.ts";
 import {
   createAcmeTlsCertificate,
   serveKeyAuthorization,
@@ -21,15 +22,6 @@ const challengePath = `/.well-known/acme-challenge/${token}`;
 
 function input(value: string, type: "dns" | "ip" = "dns"): ValidationInput {
   return { type: "http-01", identifier: { type, value }, token, keyAuthorization };
-}
-
-function problemOf(result: ValidationResult) {
-  if (result.valid) throw new Error(`expected a failure, got ${JSON.stringify(result.record)}`);
-  return {
-    type: result.problem.type.replace("urn:ietf:params:acme:error:", ""),
-    detail: result.problem.detail,
-    retryable: result.retryable,
-  };
 }
 
 describe("http-01 (RFC 8555 §8.3)", () => {
