@@ -75,4 +75,21 @@ describe("ACME with acme-client (RFC 8555 end to end)", () => {
     const updated = await client.getOrder(order);
     expect(updated.status).toBe("invalid");
   });
+
+  it("refuses to finalize while CAA names another CA (RFC 8659); the order stays ready for a retry", async () => {
+    t.dns.setA("caa.flow.test", ["127.0.0.1"]);
+    t.dns.setCaa("flow.test", [{ flags: 0, tag: "issue", value: "other-ca.example" }]);
+    const client = await t.client();
+    await client.createAccount({ termsOfServiceAgreed: true });
+    const order = await client.createOrder({ identifiers: [{ type: "dns", value: "caa.flow.test" }] });
+    const [authz] = await client.getAuthorizations(order);
+    const challenge = authz!.challenges.find((c) => c.type === "http-01")!;
+    t.tokens.set(challenge.token, await client.getChallengeKeyAuthorization(challenge));
+    await client.completeChallenge(challenge);
+    await client.waitForValidStatus(challenge);
+    const [, csr] = await acme.crypto.createCsr({ commonName: "caa.flow.test" });
+    await expect(client.finalizeOrder(order, csr)).rejects.toThrow(/CAA/);
+    expect((await client.getOrder(order)).status).toBe("ready");
+    t.dns.clear("flow.test");
+  });
 });
