@@ -44,6 +44,12 @@ export interface ProblemDocument {
   readonly algorithms?: readonly string[] | undefined;
 }
 
+/** The type of a problem document, e.g. "caa" for "urn:ietf:params:acme:error:caa" (to raise it again). */
+export function acmeErrorTypeOf(problem: ProblemDocument): AcmeErrorType {
+  const type = problem.type.slice(acmeErrorNamespace.length) as AcmeErrorType;
+  return acmeErrorTypes.includes(type) ? type : "serverInternal";
+}
+
 /** The HTTP status each type is answered with unless a caller says otherwise. */
 const defaultStatus: Record<AcmeErrorType, number> = {
   accountDoesNotExist: 400,

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
 import {
   findAcmeAuthorization,
+  findAcmeAuthorizations,
   findAcmeChallenge,
   findAcmeChallengesOf,
   findReusableAcmeAuthorization,
@@ -11,8 +12,7 @@ import {
   updateAcmeAuthorizationStatus,
   updateAcmeChallenge,
 } from "../../store/acme-authorization-store.ts";
-import { acmeOrdersOfAuthorization, lockAcmeOrder, updateAcmeOrder } from "../../store/acme-order-store.ts";
-import type { AuditEventInput } from "../audit/audit-event.ts";
+import { acmeOrdersOfAuthorization, lockAcmeOrder } from "../../store/acme-order-store.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { type AcmeAccount, accountActor } from "./acme-account.ts";
@@ -27,6 +27,7 @@ import {
 import { authorizationIdentifier, parseIdentifier, trustedPatternCovers } from "./acme-identifiers.ts";
 import { AcmeProblem, problemDocument } from "./acme-problem.ts";
 import type { AcmeDirectory, AcmeIdentifier } from "./acme-types.ts";
+import { recordAcmeOrderOutcome } from "./order-outcome.ts";
 
 export interface AcmeAuthorizationSettings {
   /** Lifetime of a pending authorization (and of an order). */
@@ -99,25 +100,17 @@ export async function invalidateOrdersOfAuthorization(
   const error = problemDocument("unauthorized", detail, {
     subproblems: [problemDocument("unauthorized", detail, { identifier: input.identifier })],
   });
-  const events: AuditEventInput[] = [];
   for (const orderId of await acmeOrdersOfAuthorization(tx, input.authorizationId)) {
     const order = await lockAcmeOrder(tx, orderId);
     // Processing, valid and invalid orders are past their authorizations.
     if (!order || (order.status !== "pending" && order.status !== "ready")) continue;
-    await updateAcmeOrder(
-      tx,
+    await recordAcmeOrderOutcome(tx, audit, {
       orderId,
-      { status: "invalid", error: error as unknown as Record<string, unknown> },
-      input.now,
-    );
-    events.push({
+      outcome: { status: "invalid", error },
       actor: input.actor,
-      action: "acme.order.invalid",
-      target: `acme-order:${orderId}`,
-      details: { problem: error.type, detail },
+      now: input.now,
     });
   }
-  if (events.length > 0) await audit.appendInTransaction(tx, events);
 }
 
 /** RFC 8555 §8.1: tokens carry at least 128 bits of entropy; 256 here. */
@@ -241,13 +234,16 @@ export function createAcmeAuthorizationService(deps: {
     async getMany(ids) {
       if (ids.length === 0) return [];
       const now = clock.now();
-      const challenges = await findAcmeChallengesOf(pool, ids);
-      const result: AcmeAuthorization[] = [];
-      for (const id of ids) {
-        const row = await findAcmeAuthorization(pool, id);
-        if (row) result.push(toAcmeAuthorization(row, challenges, now));
-      }
-      return result;
+      const [rows, challenges] = await Promise.all([
+        findAcmeAuthorizations(pool, ids),
+        findAcmeChallengesOf(pool, ids),
+      ]);
+      // In the order asked for (an order lists its authorizations in a stable order).
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      return ids.flatMap((id) => {
+        const row = byId.get(id);
+        return row ? [toAcmeAuthorization(row, challenges, now)] : [];
+      });
     },
 
     async deactivate(account, id, sourceIp) {

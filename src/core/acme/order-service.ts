@@ -20,11 +20,12 @@ import { readCertificate } from "../x509/parse-certificate.ts";
 import { type AcmeAccount, accountActor } from "./acme-account.ts";
 import type { AcmeAuthorization } from "./acme-authorization.ts";
 import { identifierKey, identifierSetHash, parseIdentifiers, subjectAltNamesOf } from "./acme-identifiers.ts";
-import { type AcmeOrder, type AcmeOrderStatus, toAcmeOrder } from "./acme-order.ts";
-import { AcmeProblem, type ProblemDocument, problemDocument } from "./acme-problem.ts";
+import { type AcmeOrder, toAcmeOrder } from "./acme-order.ts";
+import { AcmeProblem, acmeErrorTypeOf, type ProblemDocument, problemDocument } from "./acme-problem.ts";
 import type { AcmeDirectory, AcmeIdentifier } from "./acme-types.ts";
 import type { AcmeAuthorizationService } from "./authorization-service.ts";
 import { checkFinalizeCsr } from "./finalize-csr.ts";
+import { type AcmeOrderOutcome, recordAcmeOrderOutcome } from "./order-outcome.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
 import { authorityKeyIdentifierOf, parseAriCertId } from "./renewal-info.ts";
 import type { CaaChecker } from "./validation/challenge-validator.ts";
@@ -96,7 +97,7 @@ export function createAcmeOrderService(deps: {
   /** Moves an order on from what its authorizations, expiry and approval request say now (RFC 8555 §7.1.6). */
   async function refresh(order: AcmeOrder): Promise<AcmeOrder> {
     const now = clock.now();
-    let next: { status: AcmeOrderStatus; error?: ProblemDocument; certificateSerialHex?: string } | undefined;
+    let next: AcmeOrderOutcome | { status: "ready" } | undefined;
     if (order.status === "pending" || order.status === "ready") {
       const authorizations = await deps.authorizations.getMany(order.authorizationIds);
       const failed = authorizations.filter((a) => a.status !== "valid" && a.status !== "pending");
@@ -124,28 +125,14 @@ export function createAcmeOrderService(deps: {
       const locked = await lockAcmeOrder(tx, order.id);
       // Another request moved it meanwhile: its reading wins.
       if (!locked || locked.status !== order.status) return;
-      await updateAcmeOrder(
-        tx,
-        order.id,
-        {
-          status: change.status,
-          error: change.error ? (change.error as unknown as Record<string, unknown>) : undefined,
-          certificateSerialHex: change.certificateSerialHex,
-        },
-        now,
-      );
-      if (change.status === "valid" || change.status === "invalid")
-        await audit.appendInTransaction(tx, [
-          {
-            actor: accountActor(order.accountId),
-            action: change.status === "valid" ? "acme.order.valid" : "acme.order.invalid",
-            target: `acme-order:${order.id}`,
-            details: {
-              ...(change.certificateSerialHex ? { certificate: change.certificateSerialHex } : {}),
-              ...(change.error ? { problem: change.error.type, detail: change.error.detail } : {}),
-            },
-          },
-        ]);
+      if (change.status === "ready") await updateAcmeOrder(tx, order.id, { status: "ready" }, now);
+      else
+        await recordAcmeOrderOutcome(tx, audit, {
+          orderId: order.id,
+          outcome: change,
+          actor: accountActor(order.accountId),
+          now,
+        });
     });
     return (await load(order.id))!;
   }
@@ -394,42 +381,31 @@ export function createAcmeOrderService(deps: {
           });
         } else {
           const issued = await deps.issuance.issue(issuanceInput);
-          await pool.transaction(async (tx) => {
-            await updateAcmeOrder(tx, id, { status: "valid", certificateSerialHex: issued.serialHex }, clock.now());
-            await audit.appendInTransaction(tx, [
-              {
-                actor: accountActor(account.id),
-                action: "acme.order.valid",
-                target: `acme-order:${id}`,
-                sourceIp,
-                details: { certificate: issued.serialHex },
-              },
-            ]);
-          });
+          await pool.transaction((tx) =>
+            recordAcmeOrderOutcome(tx, audit, {
+              orderId: id,
+              outcome: { status: "valid", certificateSerialHex: issued.serialHex },
+              actor: accountActor(account.id),
+              sourceIp,
+              now: clock.now(),
+            }),
+          );
         }
       } catch (err) {
         const problem = issuanceProblem(err);
         if (!problem) logger.error({ err, orderId: id }, "ACME issuance failed");
         const document =
           problem ?? problemDocument("serverInternal", "the certificate could not be issued; try a new order later");
-        await pool.transaction(async (tx) => {
-          await updateAcmeOrder(
-            tx,
-            id,
-            { status: "invalid", error: document as unknown as Record<string, unknown> },
-            clock.now(),
-          );
-          await audit.appendInTransaction(tx, [
-            {
-              actor: accountActor(account.id),
-              action: "acme.order.invalid",
-              target: `acme-order:${id}`,
-              sourceIp,
-              details: { problem: document.type, detail: document.detail },
-            },
-          ]);
-        });
-        if (problem) throw new AcmeProblem(problemTypeOf(problem), problem.detail, { status: problem.status ?? 400 });
+        await pool.transaction((tx) =>
+          recordAcmeOrderOutcome(tx, audit, {
+            orderId: id,
+            outcome: { status: "invalid", error: document },
+            actor: accountActor(account.id),
+            sourceIp,
+            now: clock.now(),
+          }),
+        );
+        if (problem) throw new AcmeProblem(acmeErrorTypeOf(problem), problem.detail, { status: problem.status ?? 400 });
         throw err;
       }
       return (await load(id))!;
@@ -455,7 +431,7 @@ export function createAcmeOrderService(deps: {
     }
     if (problems.length === 1) {
       const only = problems[0]!;
-      throw new AcmeProblem(problemTypeOf(only), only.detail, {
+      throw new AcmeProblem(acmeErrorTypeOf(only), only.detail, {
         ...(only.identifier ? { identifier: only.identifier } : {}),
         subproblems: problems,
       });
@@ -489,8 +465,4 @@ function issuanceProblem(err: unknown): ProblemDocument | null {
   if (isChanceryError(err, "invalid_argument")) return problemDocument("badCSR", err.message);
   if (isChanceryError(err, "failed_precondition")) return problemDocument("unauthorized", err.message, { status: 403 });
   return null;
-}
-
-function problemTypeOf(problem: ProblemDocument): ConstructorParameters<typeof AcmeProblem>[0] {
-  return problem.type.slice("urn:ietf:params:acme:error:".length) as ConstructorParameters<typeof AcmeProblem>[0];
 }
