@@ -1,0 +1,92 @@
+import type { Logger } from "pino";
+import type { DatabasePool } from "slonik";
+import type { AuditLog } from "../audit/audit-log.ts";
+import type { CaService } from "../ca/ca-service.ts";
+import type { KeyEncryption } from "../ca/key-encryption.ts";
+import type { Clock } from "../clock.ts";
+import type { CrlService } from "../crl/crl-service.ts";
+import { ChanceryError } from "../errors.ts";
+import type { IssuanceService } from "../issuance/issuance-service.ts";
+import type { ProfileService } from "../profiles/profile-service.ts";
+import type { RequestService } from "../requests/request-service.ts";
+import { createScepChallengeService } from "./challenge-service.ts";
+import { createScepEndpointService } from "./endpoint-service.ts";
+import { createScepRaService } from "./ra-service.ts";
+import { createScepService, type ScepService } from "./scep-service.ts";
+import type {
+  ExternalChallengeValidator,
+  ScepChallengeService,
+  ScepEndpoint,
+  ScepEndpointService,
+  ScepRaService,
+} from "./scep-types.ts";
+import { createExternalValidator } from "./validation/create-external-validator.ts";
+
+export interface ScepServices {
+  readonly endpoints: ScepEndpointService;
+  readonly ra: ScepRaService;
+  readonly challenges: ScepChallengeService;
+  readonly scep: ScepService;
+}
+
+/** Builds the SCEP server's core parts (RFC 8894) from the core's services. */
+export function createScepServices(deps: {
+  pool: DatabasePool;
+  audit: AuditLog;
+  clock: Clock;
+  logger: Logger;
+  keyEncryption: KeyEncryption;
+  cas: CaService;
+  profiles: ProfileService;
+  issuance: IssuanceService;
+  requests: RequestService;
+  crls: CrlService;
+  settings: { raLifetimeSeconds: number };
+}): ScepServices {
+  const { pool, audit, clock, logger, keyEncryption } = deps;
+  const endpoints = createScepEndpointService({ pool, audit, clock, keyEncryption, logger });
+  const ra = createScepRaService({
+    pool,
+    cas: deps.cas,
+    audit,
+    keyEncryption,
+    clock,
+    logger,
+    options: { lifetimeSeconds: deps.settings.raLifetimeSeconds },
+  });
+  const challenges = createScepChallengeService({ pool, audit, clock, endpoints });
+
+  // One validator per endpoint version: its token and discovery caches live as long as its settings.
+  const validators = new Map<string, { version: number; validator: ExternalChallengeValidator }>();
+  async function validatorFor(endpoint: ScepEndpoint): Promise<ExternalChallengeValidator> {
+    const version = endpoint.updatedAt.getTime();
+    const cached = validators.get(endpoint.id);
+    if (cached?.version === version) return cached.validator;
+    const secret = await endpoints.validationSecret(endpoint);
+    if (secret === null)
+      throw new ChanceryError("failed_precondition", `SCEP endpoint ${endpoint.name} has no validation secret`);
+    const validator = createExternalValidator(endpoint, secret, {
+      clock,
+      logger: logger.child({ scep: endpoint.name }),
+    });
+    validators.set(endpoint.id, { version, validator });
+    return validator;
+  }
+
+  const scep = createScepService({
+    pool,
+    audit,
+    clock,
+    logger,
+    cas: deps.cas,
+    profiles: deps.profiles,
+    issuance: deps.issuance,
+    requests: deps.requests,
+    crls: deps.crls,
+    endpoints,
+    ra,
+    challenges,
+    validatorFor,
+  });
+  return { endpoints, ra, challenges, scep };
+}

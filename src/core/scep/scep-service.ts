@@ -1,0 +1,681 @@
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import type { Logger } from "pino";
+import type { DatabasePool } from "slonik";
+import {
+  claimScepTransaction,
+  findNewestScepTransaction,
+  findScepTransactionByNonce,
+  type ScepTransactionOutcome,
+  type ScepTransactionRow,
+  settleScepTransaction,
+} from "../../store/scep-transaction-store.ts";
+import type { AuditDetail } from "../audit/audit-event.ts";
+import type { AuditLog } from "../audit/audit-log.ts";
+import type { CaService } from "../ca/ca-service.ts";
+import type { Clock } from "../clock.ts";
+import type { CrlService } from "../crl/crl-service.ts";
+import { ChanceryError, isChanceryError } from "../errors.ts";
+import type { CertificateRecord } from "../issuance/certificate-record.ts";
+import type { IssuanceService } from "../issuance/issuance-service.ts";
+import type { ProfileService } from "../profiles/profile-service.ts";
+import type { RequestService } from "../requests/request-service.ts";
+import { buildCertsOnlyPkcs7 } from "../x509/certs-only-pkcs7.ts";
+import { readCertificate } from "../x509/parse-certificate.ts";
+import { type ParsedCsr, parseCsr } from "../x509/parse-csr.ts";
+import {
+  buildCertRep,
+  buildSignedCertsOnly,
+  type ContentCipher,
+  type EnvelopeRecipient,
+  type IdentifiedMessage,
+  openEnvelope,
+  type ParsedPkiMessage,
+  parsePkiMessage,
+  readMessageContent,
+  ScepMessageError,
+} from "./pki-message/pki-message.ts";
+import { scepCapabilities } from "./scep-capabilities.ts";
+import { scepRequester } from "./scep-requester.ts";
+import { csrSans, sanOf } from "./scep-sans.ts";
+import {
+  type EnrolmentFacts,
+  type ExternalChallengeValidator,
+  type FailInfo,
+  failInfos,
+  pkiStatuses,
+  type ScepChallengeService,
+  type ScepEndpoint,
+  type ScepEndpointService,
+  type ScepRaService,
+  scepMessageTypes,
+} from "./scep-types.ts";
+
+/** GetCACert's answer (RFC 8894 §4.2.1): the RA certificate(s) and CA chain as PKCS#7, or the CA certificate alone. */
+export type CaCertificatesAnswer =
+  | { readonly kind: "ca-ra-chain"; readonly der: Buffer }
+  | { readonly kind: "ca-certificate"; readonly der: Buffer };
+
+export interface ScepService {
+  /** GetCACaps (RFC 8894 §3.5.2). not_found for an unknown or disabled endpoint. */
+  capabilities(endpointName: string): Promise<string[]>;
+  /** GetCACert (RFC 8894 §4.2). */
+  caCertificates(endpointName: string): Promise<CaCertificatesAnswer>;
+  /** GetNextCACert (RFC 8894 §4.7): the rollover CA's chain, as a PKCS#7 signed by the RA. not_found when none. */
+  nextCaCertificates(endpointName: string): Promise<Buffer>;
+  /**
+   * PKIOperation (RFC 8894 §3.3): a CertRep for every message that can be
+   * identified, FAILURE with a failInfo included. A message that cannot be
+   * identified (not CMS, no transactionID) throws ScepMessageError with
+   * failInfo null: the front end answers HTTP 400.
+   */
+  pkiOperation(endpointName: string, message: Uint8Array, sourceIp: string | undefined): Promise<Buffer>;
+}
+
+export interface ScepServiceDeps {
+  pool: DatabasePool;
+  audit: AuditLog;
+  clock: Clock;
+  logger: Logger;
+  cas: Pick<CaService, "get" | "scepKey">;
+  profiles: Pick<ProfileService, "get">;
+  issuance: Pick<IssuanceService, "issue" | "get">;
+  requests: Pick<RequestService, "submitFromProtocol" | "getProtocolRequest">;
+  crls: Pick<CrlService, "latest">;
+  endpoints: ScepEndpointService;
+  ra: ScepRaService;
+  challenges: ScepChallengeService;
+  /** The Intune or webhook validator of an endpoint in those modes. */
+  validatorFor(endpoint: ScepEndpoint): Promise<ExternalChallengeValidator>;
+}
+
+/** Endpoint settings are read at most this often per name; admin changes reach every replica within it. */
+const endpointCacheMs = 5_000;
+/** A pending transaction with no queued request and no activity this long was interrupted (a crash mid-enrolment). */
+const interruptedAfterMs = 120_000;
+
+/** A CertRep decision before it is signed. */
+type Outcome =
+  | { status: "success"; certificatesDer?: readonly Uint8Array[]; crlsDer?: readonly Uint8Array[] }
+  | { status: "pending" }
+  | { status: "failure"; failInfo: FailInfo; reason: string };
+
+const failure = (failInfo: FailInfo, reason: string): Outcome => ({ status: "failure", failInfo, reason });
+
+export function createScepService(deps: ScepServiceDeps): ScepService {
+  const { pool, audit, clock, logger } = deps;
+  const endpointCache = new Map<string, { endpoint: ScepEndpoint; at: number }>();
+
+  async function endpointNamed(name: string): Promise<ScepEndpoint> {
+    const now = clock.now().getTime();
+    const cached = endpointCache.get(name);
+    let endpoint = cached && now - cached.at < endpointCacheMs ? cached.endpoint : undefined;
+    if (!endpoint) {
+      endpoint = await deps.endpoints.getByName(name);
+      endpointCache.set(name, { endpoint, at: now });
+    }
+    if (!endpoint.enabled) throw new ChanceryError("not_found", `SCEP endpoint ${name} is disabled`);
+    return endpoint;
+  }
+
+  const caCredentials = new Map<string, Promise<EnvelopeRecipient>>();
+  /**
+   * Who opens envelopes and signs replies: the endpoint's RA certificates,
+   * newest first, or in "ca" mode the CA itself (RFC 8894 §2.1, no RA: its
+   * certificate is what GetCACert gave the device).
+   */
+  async function recipients(endpoint: ScepEndpoint): Promise<EnvelopeRecipient[]> {
+    if (endpoint.caCertificateMode !== "ca") return deps.ra.valid(endpoint);
+    let credential = caCredentials.get(endpoint.caId);
+    if (!credential) {
+      credential = (async () => {
+        const [certificateDer] = await caChainDer(endpoint.caId);
+        return { certificateDer: certificateDer!, privateKey: await deps.cas.scepKey(endpoint.caId) };
+      })();
+      caCredentials.set(endpoint.caId, credential);
+      credential.catch(() => caCredentials.delete(endpoint.caId));
+    }
+    return [await credential];
+  }
+
+  async function caChainDer(caId: string): Promise<Buffer[]> {
+    const ca = await deps.cas.get(caId);
+    if (!ca.certificateDer) throw new ChanceryError("failed_precondition", `CA ${ca.name} has no certificate`);
+    return [ca.certificateDer, ...ca.chainDer];
+  }
+
+  /** RFC 8894 §3.3.2: the reply mirrors the request's algorithms (a device reads what it can write). */
+  function reply(
+    identified: IdentifiedMessage,
+    signer: EnvelopeRecipient,
+    outcome: Outcome,
+    recipientCertificateDer: Uint8Array | undefined,
+    cipher: ContentCipher,
+  ): Buffer {
+    const common = {
+      transactionId: identified.transactionId,
+      recipientNonce: identified.senderNonce,
+      digest: identified.digest,
+      cipher,
+      signer,
+    };
+    if (outcome.status === "failure")
+      return buildCertRep({ ...common, pkiStatus: pkiStatuses.failure, failInfo: outcome.failInfo });
+    if (outcome.status === "pending") return buildCertRep({ ...common, pkiStatus: pkiStatuses.pending });
+    return buildCertRep({
+      ...common,
+      pkiStatus: pkiStatuses.success,
+      certificatesDer: outcome.certificatesDer,
+      crlsDer: outcome.crlsDer,
+      recipientCertificateDer,
+    });
+  }
+
+  async function recordOutcome(
+    row: Pick<ScepTransactionRow, "id" | "transaction_id" | "message_type" | "challenge_mode">,
+    endpoint: ScepEndpoint,
+    outcome: ScepTransactionOutcome,
+    extra: { sourceIp: string | undefined; replaces?: string | null | undefined },
+  ): Promise<boolean> {
+    const details: Record<string, AuditDetail> = {
+      endpoint: endpoint.name,
+      transactionId: row.transaction_id,
+      messageType: row.message_type,
+      challengeMode: row.challenge_mode,
+    };
+    if (outcome.state === "issued") details["serial"] = outcome.certificateSerialHex;
+    if (outcome.state === "pending") details["requestId"] = outcome.requestId;
+    if (outcome.state === "failed") {
+      details["failInfo"] = outcome.failInfo;
+      details["reason"] = outcome.reason;
+    }
+    if (extra.replaces) details["replaces"] = extra.replaces;
+    const action = { issued: "scep.enrolment.issue", pending: "scep.enrolment.pending", failed: "scep.enrolment.fail" };
+    return pool.transaction(async (tx) => {
+      const changed = await settleScepTransaction(tx, row.id, outcome, clock.now());
+      if (changed)
+        await audit.appendInTransaction(tx, [
+          {
+            actor: scepRequester(endpoint.name, row.transaction_id),
+            action: action[outcome.state],
+            target: `scep-transaction:${row.id}`,
+            sourceIp: extra.sourceIp,
+            details,
+          },
+        ]);
+      return changed;
+    });
+  }
+
+  function factsOf(
+    endpoint: ScepEndpoint,
+    transactionId: string,
+    messageType: 17 | 19,
+    csr: ParsedCsr,
+    sourceIp: string | undefined,
+  ): EnrolmentFacts {
+    return {
+      endpointName: endpoint.name,
+      transactionId,
+      messageType,
+      csrDer: csr.der,
+      challenge: csr.challengePassword ?? null,
+      subject: csr.subjectString,
+      sans: csrSans(csr),
+      sourceIp,
+    };
+  }
+
+  /** A certificate we issued that is valid now, or why it cannot vouch for a requester. */
+  async function ourValidCertificate(
+    signerDer: Buffer,
+  ): Promise<{ ok: true; record: CertificateRecord } | { ok: false; reason: string }> {
+    let serialHex: string;
+    try {
+      serialHex = readCertificate(signerDer).serialHex;
+    } catch {
+      return { ok: false, reason: "the signer certificate cannot be read" };
+    }
+    let record: CertificateRecord;
+    try {
+      record = await deps.issuance.get(serialHex);
+    } catch (err) {
+      if (isChanceryError(err, "not_found") || isChanceryError(err, "invalid_argument"))
+        return { ok: false, reason: "the signer certificate was not issued here" };
+      throw err;
+    }
+    if (!record.der.equals(signerDer)) return { ok: false, reason: "the signer certificate was not issued here" };
+    if (record.state !== "valid") return { ok: false, reason: `the signer certificate is ${record.state}` };
+    return { ok: true, record };
+  }
+
+  /**
+   * Where a transaction stands now. A pending one with a queued request
+   * follows the approval queue (RFC 8894 §3.3.3 polling); the certificate
+   * goes back to the device once issued.
+   */
+  async function currentOutcome(
+    row: ScepTransactionRow,
+    endpoint: ScepEndpoint,
+    sourceIp: string | undefined,
+  ): Promise<Outcome> {
+    if (row.state === "issued") return { status: "success", certificatesDer: [await certificateDer(row)] };
+    if (row.state === "failed") return failure((row.fail_info ?? failInfos.badRequest) as FailInfo, "failed earlier");
+    if (!row.request_id) {
+      if (clock.now().getTime() - row.updated_at < interruptedAfterMs) return { status: "pending" };
+      await recordOutcome(
+        row,
+        endpoint,
+        { state: "failed", failInfo: failInfos.badRequest, reason: "the enrolment was interrupted" },
+        { sourceIp },
+      );
+      return failure(failInfos.badRequest, "the enrolment was interrupted; send a new request");
+    }
+    const request = await deps.requests.getProtocolRequest(row.request_id);
+    if (request.state === "issued" && request.certificateSerialHex) {
+      const serialHex = request.certificateSerialHex;
+      if (await recordOutcome(row, endpoint, { state: "issued", certificateSerialHex: serialHex }, { sourceIp }))
+        await notifyValidator(endpoint, row, { serialHex });
+      return { status: "success", certificatesDer: [(await deps.issuance.get(serialHex)).der] };
+    }
+    if (request.state === "pending") return { status: "pending" };
+    const reason = request.rejectionReason
+      ? `rejected by an approver: ${request.rejectionReason}`
+      : `the request is ${request.state}`;
+    if (await recordOutcome(row, endpoint, { state: "failed", failInfo: failInfos.badRequest, reason }, { sourceIp }))
+      await notifyValidator(endpoint, row, { reason });
+    return failure(failInfos.badRequest, reason);
+  }
+
+  async function certificateDer(row: ScepTransactionRow): Promise<Buffer> {
+    return (await deps.issuance.get(row.certificate_serial_hex!)).der;
+  }
+
+  /** Intune requires a success or failure notification for every validated request, also after an approval. */
+  async function notifyValidator(
+    endpoint: ScepEndpoint,
+    row: ScepTransactionRow,
+    outcome: { serialHex: string } | { reason: string },
+  ): Promise<void> {
+    if (endpoint.challengeMode !== "intune" && endpoint.challengeMode !== "webhook") return;
+    try {
+      const csr = parseCsr(row.csr_der);
+      const facts = factsOf(endpoint, row.transaction_id, row.message_type as 17 | 19, csr, row.source_ip ?? undefined);
+      const validator = await deps.validatorFor(endpoint);
+      if ("serialHex" in outcome) await validator.notifyIssued(facts, await issuedFacts(outcome.serialHex));
+      else await validator.notifyFailed(facts, outcome);
+    } catch (err) {
+      logger.warn(
+        { err, endpoint: endpoint.name, transactionId: row.transaction_id },
+        "SCEP validator notification failed",
+      );
+    }
+  }
+
+  async function issuedFacts(serialHex: string) {
+    const record = await deps.issuance.get(serialHex);
+    const view = readCertificate(record.der);
+    return {
+      der: record.der,
+      serialHex,
+      thumbprintSha1: createHash("sha1").update(record.der).digest("hex").toUpperCase(),
+      notAfter: record.notAfter,
+      issuer: view.issuer.text,
+    };
+  }
+
+  /** The challenge decision of a PKCSReq (RFC 8894 §2.2), per the endpoint's mode. */
+  async function checkChallenge(
+    endpoint: ScepEndpoint,
+    facts: EnrolmentFacts,
+    csr: ParsedCsr,
+  ): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const challenge = csr.challengePassword;
+    switch (endpoint.challengeMode) {
+      case "none":
+        return { ok: true };
+      case "static":
+        if (challenge === undefined) return { ok: false, reason: "the CSR carries no challengePassword" };
+        return deps.endpoints.matchesStaticChallenge(endpoint, challenge)
+          ? { ok: true }
+          : { ok: false, reason: "wrong challenge password" };
+      case "dynamic": {
+        if (challenge === undefined) return { ok: false, reason: "the CSR carries no challengePassword" };
+        const redeemed = await deps.challenges.redeem({
+          endpointId: endpoint.id,
+          challenge,
+          transactionId: facts.transactionId,
+          csrSubject: csr.subjectString,
+          csrSans: facts.sans,
+        });
+        if (redeemed.ok) return { ok: true };
+        const reasons = {
+          unknown: "unknown challenge password",
+          expired: "the challenge password has expired",
+          used: "the challenge password was already used",
+          revoked: "the challenge password was revoked",
+          binding_mismatch: "the CSR's subject or SANs differ from those the challenge was issued for",
+        };
+        return { ok: false, reason: reasons[redeemed.reason] };
+      }
+      case "intune":
+      case "webhook": {
+        const verdict = await (await deps.validatorFor(endpoint)).validate(facts);
+        return verdict.allowed ? { ok: true } : { ok: false, reason: verdict.reason };
+      }
+    }
+  }
+
+  /** The failInfo an issuance refusal maps to (DESIGN rule 2: one mapping per protocol). */
+  function issuanceFailure(err: unknown): Outcome | null {
+    if (!isChanceryError(err)) return null;
+    switch (err.code) {
+      case "bad_csr":
+      case "policy_violation":
+      case "invalid_argument":
+      case "failed_precondition":
+      case "not_found":
+      case "permission_denied":
+        return failure(failInfos.badRequest, err.message);
+      default:
+        return null;
+    }
+  }
+
+  /** PKCSReq (19) and RenewalReq (17), RFC 8894 §3.3.1. */
+  async function enrol(
+    endpoint: ScepEndpoint,
+    parsed: ParsedPkiMessage,
+    csr: ParsedCsr,
+    sourceIp: string | undefined,
+  ): Promise<Outcome> {
+    const messageType = parsed.messageType as 17 | 19;
+    const publicKeySha256 = createHash("sha256").update(csr.publicKeySpki).digest();
+
+    // Who signed: for PKCSReq the CSR's own key (a self-signed certificate, §2.3) or a certificate we
+    // issued (re-enrolment); for RenewalReq a valid certificate we issued, whose identity it renews.
+    let renewed: CertificateRecord | null = null;
+    const signer = readCertificate(parsed.signerCertificateDer);
+    const signedByCsrKey = Buffer.from(signer.publicKey.der).equals(Buffer.from(csr.publicKeySpki));
+    if (messageType === scepMessageTypes.renewalReq) {
+      if (!endpoint.renewalAllowed) return failure(failInfos.badRequest, "renewal is not allowed on this endpoint");
+      const ours = await ourValidCertificate(parsed.signerCertificateDer);
+      if (!ours.ok) return failure(failInfos.badCertId, `RenewalReq: ${ours.reason}`);
+      if (ours.record.caId !== endpoint.caId && ours.record.profileName !== endpoint.profileName)
+        return failure(failInfos.badCertId, "RenewalReq: the signer certificate is from another CA and profile");
+      renewed = ours.record;
+    } else if (!signedByCsrKey) {
+      const ours = await ourValidCertificate(parsed.signerCertificateDer);
+      if (!ours.ok)
+        return failure(failInfos.badMessageCheck, `PKCSReq signed by another key than the CSR's: ${ours.reason}`);
+    }
+
+    // A new message for a transaction still pending (the client rebuilt it) is a poll, for the same key only.
+    const earlier = await findNewestScepTransaction(pool, endpoint.id, parsed.transactionId);
+    if (earlier?.state === "pending") {
+      if (!earlier.public_key_sha256.equals(publicKeySha256))
+        return failure(failInfos.badRequest, "this transactionID is pending for another key");
+      return currentOutcome(earlier, endpoint, sourceIp);
+    }
+
+    const row: ScepTransactionRow = {
+      id: randomUUID(),
+      endpoint_id: endpoint.id,
+      transaction_id: parsed.transactionId,
+      message_type: messageType,
+      sender_nonce: parsed.senderNonce,
+      public_key_sha256: publicKeySha256,
+      subject_der: Buffer.from(csr.subjectDer),
+      csr_der: Buffer.from(csr.der),
+      state: "pending",
+      request_id: null,
+      certificate_serial_hex: null,
+      fail_info: null,
+      failure_reason: null,
+      challenge_mode: renewed ? "renewal" : endpoint.challengeMode,
+      replaces_serial_hex: renewed?.serialHex ?? null,
+      source_ip: sourceIp ?? null,
+      created_at: clock.now().getTime(),
+      updated_at: clock.now().getTime(),
+    };
+    const claimed = await claimScepTransaction(pool, {
+      id: row.id,
+      endpointId: endpoint.id,
+      transactionId: row.transaction_id,
+      messageType,
+      senderNonce: row.sender_nonce,
+      publicKeySha256,
+      subjectDer: row.subject_der,
+      csrDer: row.csr_der,
+      challengeMode: row.challenge_mode,
+      replacesSerialHex: row.replaces_serial_hex,
+      sourceIp: row.source_ip,
+      now: clock.now(),
+    });
+    if (!claimed) return replayed(endpoint, parsed, sourceIp);
+
+    const settleFailed = async (failInfo: FailInfo, reason: string) => {
+      await recordOutcome(row, endpoint, { state: "failed", failInfo, reason }, { sourceIp });
+      return failure(failInfo, reason);
+    };
+    const facts = factsOf(endpoint, parsed.transactionId, messageType, csr, sourceIp);
+    if (!renewed) {
+      const challenge = await checkChallenge(endpoint, facts, csr);
+      if (!challenge.ok) return settleFailed(failInfos.badRequest, challenge.reason);
+    }
+
+    const issuanceInput = {
+      caId: endpoint.caId,
+      profileName: endpoint.profileName,
+      csrDer: csr.der,
+      // What the challenge vouched for (the CSR's subject and SANs), or for a renewal the identity of the
+      // certificate renewed: the CSR brings the new key, not a new name. The profile filters either.
+      approved: renewed
+        ? { subject: readCertificate(renewed.der).subject.attributes, sans: renewed.sans }
+        : { sans: facts.sans.map(sanOf) },
+      requester: scepRequester(endpoint.name, parsed.transactionId),
+      sourceProtocol: "scep" as const,
+      sourceIp,
+    };
+    let result: { kind: "pending"; requestId: string } | { kind: "issued"; serialHex: string; der: Uint8Array };
+    try {
+      const profile = await deps.profiles.get(endpoint.profileName);
+      if (profile.profile.requiresApproval.required) {
+        const request = await deps.requests.submitFromProtocol(issuanceInput);
+        result = { kind: "pending", requestId: request.id };
+      } else {
+        const issued = await deps.issuance.issue(issuanceInput);
+        result = { kind: "issued", serialHex: issued.serialHex, der: issued.der };
+      }
+    } catch (err) {
+      const refused = issuanceFailure(err);
+      const reason = refused?.status === "failure" ? refused.reason : "internal error";
+      await settleFailed(failInfos.badRequest, reason).catch((settleErr) =>
+        logger.error({ err: settleErr }, "could not record a failed SCEP enrolment"),
+      );
+      await notifyValidator(endpoint, row, { reason });
+      if (!refused) throw err;
+      return refused;
+    }
+    if (result.kind === "pending") {
+      // The transaction stays pending with its queued request; polls follow the queue.
+      await recordOutcome(row, endpoint, { state: "pending", requestId: result.requestId }, { sourceIp });
+      return { status: "pending" };
+    }
+    await recordOutcome(
+      row,
+      endpoint,
+      { state: "issued", certificateSerialHex: result.serialHex },
+      { sourceIp, replaces: renewed?.serialHex },
+    );
+    await notifyValidator(endpoint, row, { serialHex: result.serialHex });
+    return { status: "success", certificatesDer: [result.der] };
+  }
+
+  /**
+   * A sender nonce seen before. While its transaction is pending this is the
+   * client re-sending the same message to poll (micromdm's scepclient does);
+   * once answered it is a replay and is refused.
+   */
+  async function replayed(
+    endpoint: ScepEndpoint,
+    parsed: ParsedPkiMessage,
+    sourceIp: string | undefined,
+  ): Promise<Outcome> {
+    const seen = await findScepTransactionByNonce(pool, endpoint.id, parsed.senderNonce);
+    if (seen?.state === "pending" && seen.transaction_id === parsed.transactionId)
+      return currentOutcome(seen, endpoint, sourceIp);
+    logger.warn(
+      { endpoint: endpoint.name, transactionId: parsed.transactionId, sourceIp },
+      "SCEP message replayed: its senderNonce was already answered",
+    );
+    return failure(failInfos.badRequest, "replayed message: this senderNonce was already used");
+  }
+
+  /** CertPoll (20): IssuerAndSubject names the pending transaction (RFC 8894 §3.3.3). */
+  async function poll(
+    endpoint: ScepEndpoint,
+    parsed: ParsedPkiMessage,
+    subjectDer: Buffer,
+    sourceIp: string | undefined,
+  ): Promise<Outcome> {
+    const row = await findNewestScepTransaction(pool, endpoint.id, parsed.transactionId);
+    if (!row?.subject_der.equals(subjectDer))
+      return failure(failInfos.badCertId, "no enrolment with this transactionID and subject");
+    const signerKey = Buffer.from(readCertificate(parsed.signerCertificateDer).publicKey.der);
+    if (!createHash("sha256").update(signerKey).digest().equals(row.public_key_sha256)) {
+      const ours = await ourValidCertificate(parsed.signerCertificateDer);
+      if (!ours.ok) return failure(failInfos.badCertId, "CertPoll signed by another key than the enrolment's");
+    }
+    return currentOutcome(row, endpoint, sourceIp);
+  }
+
+  /** GetCert (21): a certificate of the endpoint's CA by issuer and serial (RFC 8894 §3.3.4). */
+  async function getCert(endpoint: ScepEndpoint, issuerDer: Buffer, serialHex: string): Promise<Outcome> {
+    const caSubject = await caSubjectDer(endpoint.caId);
+    if (!timingSafeEqualBuffers(caSubject, issuerDer))
+      return failure(failInfos.badCertId, "not an issuer of this endpoint");
+    try {
+      const record = await deps.issuance.get(serialHex);
+      if (record.caId !== endpoint.caId) return failure(failInfos.badCertId, "no such certificate");
+      return { status: "success", certificatesDer: [record.der] };
+    } catch (err) {
+      if (isChanceryError(err, "not_found") || isChanceryError(err, "invalid_argument"))
+        return failure(failInfos.badCertId, "no such certificate");
+      throw err;
+    }
+  }
+
+  /** GetCRL (22): the CRL of the CA that issued the named certificate (RFC 8894 §3.3.4). */
+  async function getCrl(endpoint: ScepEndpoint, issuerDer: Buffer): Promise<Outcome> {
+    const caSubject = await caSubjectDer(endpoint.caId);
+    if (!timingSafeEqualBuffers(caSubject, issuerDer))
+      return failure(failInfos.badCertId, "not an issuer of this endpoint");
+    const crl = await deps.crls.latest(endpoint.caId);
+    if (!crl) return failure(failInfos.badCertId, "no CRL has been published for this CA yet");
+    return { status: "success", crlsDer: [crl.der] };
+  }
+
+  async function caSubjectDer(caId: string): Promise<Buffer> {
+    const ca = await deps.cas.get(caId);
+    if (!ca.certificateDer) throw new ChanceryError("failed_precondition", `CA ${ca.name} has no certificate`);
+    return Buffer.from(readCertificate(ca.certificateDer).subject.der);
+  }
+
+  return {
+    async capabilities(endpointName) {
+      return scepCapabilities(await endpointNamed(endpointName));
+    },
+
+    async caCertificates(endpointName) {
+      const endpoint = await endpointNamed(endpointName);
+      const chain = await caChainDer(endpoint.caId);
+      if (endpoint.caCertificateMode === "ca") return { kind: "ca-certificate", der: chain[0]! };
+      const ra = await deps.ra.current(endpoint);
+      // RA first: clients that take the first encryption-capable certificate pick it.
+      return { kind: "ca-ra-chain", der: buildCertsOnlyPkcs7([ra.certificateDer, ...chain]) };
+    },
+
+    async nextCaCertificates(endpointName) {
+      const endpoint = await endpointNamed(endpointName);
+      if (!endpoint.nextCaId) throw new ChanceryError("not_found", "no rollover CA is configured for this endpoint");
+      const chain = await caChainDer(endpoint.nextCaId);
+      const [signer] = await recipients(endpoint);
+      return buildSignedCertsOnly(chain, signer!, "sha256", clock.now());
+    },
+
+    async pkiOperation(endpointName, message, sourceIp) {
+      const endpoint = await endpointNamed(endpointName);
+      const credentials = await recipients(endpoint);
+      const signer = credentials[0];
+      if (!signer) throw new ChanceryError("unavailable", `SCEP endpoint ${endpoint.name} has no RA certificate`);
+      let parsed: ParsedPkiMessage;
+      try {
+        parsed = parsePkiMessage(message);
+      } catch (err) {
+        if (err instanceof ScepMessageError && err.failInfo !== null && err.identified) {
+          logger.info({ endpoint: endpoint.name, sourceIp, reason: err.message }, "SCEP message refused");
+          return reply(err.identified, signer, failure(err.failInfo, err.message), undefined, "aes-128-cbc");
+        }
+        throw err;
+      }
+      const identified: IdentifiedMessage = parsed;
+      let cipher: ContentCipher = "aes-128-cbc";
+      const answer = (outcome: Outcome) => {
+        if (outcome.status === "failure")
+          logger.info(
+            {
+              endpoint: endpoint.name,
+              transactionId: parsed.transactionId,
+              failInfo: outcome.failInfo,
+              reason: outcome.reason,
+              sourceIp,
+            },
+            "SCEP request refused",
+          );
+        return reply(identified, signer, outcome, parsed.signerCertificateDer, cipher);
+      };
+      // RFC 8894 §3.5.2: SHA-1 only for endpoints opened to legacy devices.
+      if (parsed.digest === "sha1" && !endpoint.legacyCrypto)
+        return answer(failure(failInfos.badAlg, "SHA-1 is not accepted on this endpoint (legacyCrypto is off)"));
+
+      let opened: { content: Buffer; cipher: ContentCipher };
+      try {
+        opened = openEnvelope(parsed.envelope, credentials, { allowLegacy: endpoint.legacyCrypto });
+      } catch (err) {
+        if (err instanceof ScepMessageError && err.failInfo !== null) return answer(failure(err.failInfo, err.message));
+        throw err;
+      }
+      cipher = opened.cipher;
+      try {
+        const content = readMessageContent(parsed.messageType, opened.content);
+        switch (content.kind) {
+          case "csr": {
+            let csr: ParsedCsr;
+            try {
+              csr = parseCsr(content.csrDer);
+            } catch (err) {
+              if (isChanceryError(err, "bad_csr")) return answer(failure(failInfos.badRequest, err.message));
+              throw err;
+            }
+            return answer(await enrol(endpoint, parsed, csr, sourceIp));
+          }
+          case "issuer-and-subject":
+            return answer(await poll(endpoint, parsed, content.subjectDer, sourceIp));
+          case "issuer-and-serial":
+            return answer(
+              parsed.messageType === scepMessageTypes.getCrl
+                ? await getCrl(endpoint, content.issuerDer)
+                : await getCert(endpoint, content.issuerDer, content.serialHex),
+            );
+        }
+      } catch (err) {
+        if (err instanceof ScepMessageError && err.failInfo !== null) return answer(failure(err.failInfo, err.message));
+        throw err;
+      }
+    },
+  };
+}
+
+function timingSafeEqualBuffers(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}

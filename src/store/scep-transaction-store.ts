@@ -1,0 +1,111 @@
+import { type CommonQueryMethods, sql } from "slonik";
+import { z } from "zod";
+
+const transactionRow = z.object({
+  id: z.string(),
+  endpoint_id: z.string(),
+  transaction_id: z.string(),
+  message_type: z.number(),
+  sender_nonce: z.instanceof(Buffer),
+  public_key_sha256: z.instanceof(Buffer),
+  subject_der: z.instanceof(Buffer),
+  csr_der: z.instanceof(Buffer),
+  state: z.enum(["pending", "issued", "failed"]),
+  request_id: z.string().nullable(),
+  certificate_serial_hex: z.string().nullable(),
+  fail_info: z.number().nullable(),
+  failure_reason: z.string().nullable(),
+  challenge_mode: z.string(),
+  replaces_serial_hex: z.string().nullable(),
+  source_ip: z.string().nullable(),
+  created_at: z.number(),
+  updated_at: z.number(),
+});
+export type ScepTransactionRow = z.infer<typeof transactionRow>;
+
+const columns = sql.fragment`id, endpoint_id, transaction_id, message_type, sender_nonce, public_key_sha256,
+  subject_der, csr_der, state, request_id, certificate_serial_hex, fail_info, failure_reason, challenge_mode,
+  replaces_serial_hex, source_ip, created_at, updated_at`;
+
+export interface NewScepTransaction {
+  id: string;
+  endpointId: string;
+  transactionId: string;
+  messageType: 17 | 19;
+  senderNonce: Buffer;
+  publicKeySha256: Buffer;
+  subjectDer: Buffer;
+  csrDer: Buffer;
+  challengeMode: string;
+  replacesSerialHex: string | null;
+  sourceIp: string | null;
+  now: Date;
+}
+
+/**
+ * Claims a request message's sender nonce for a new pending transaction.
+ * The unique (endpoint, nonce) key makes this the replay check across
+ * replicas: false when the nonce was already seen (RFC 8894 §3.2.1.5).
+ */
+export async function claimScepTransaction(db: CommonQueryMethods, row: NewScepTransaction): Promise<boolean> {
+  const inserted = await db.maybeOneFirst(sql.type(z.object({ id: z.string() }))`
+    INSERT INTO scep_transactions (id, endpoint_id, transaction_id, message_type, sender_nonce, public_key_sha256,
+      subject_der, csr_der, state, challenge_mode, replaces_serial_hex, source_ip, created_at, updated_at)
+    VALUES (${row.id}, ${row.endpointId}, ${row.transactionId}, ${row.messageType}, ${sql.binary(row.senderNonce)},
+      ${sql.binary(row.publicKeySha256)}, ${sql.binary(row.subjectDer)},
+      ${sql.binary(row.csrDer)}, 'pending', ${row.challengeMode},
+      ${row.replacesSerialHex}, ${row.sourceIp}, ${sql.timestamp(row.now)}, ${sql.timestamp(row.now)})
+    ON CONFLICT (endpoint_id, sender_nonce) DO NOTHING
+    RETURNING id`);
+  return inserted !== null;
+}
+
+export async function findScepTransactionByNonce(
+  db: CommonQueryMethods,
+  endpointId: string,
+  senderNonce: Buffer,
+): Promise<ScepTransactionRow | null> {
+  return db.maybeOne(sql.type(transactionRow)`
+    SELECT ${columns} FROM scep_transactions
+    WHERE endpoint_id = ${endpointId} AND sender_nonce = ${sql.binary(senderNonce)}`);
+}
+
+/** The newest transaction of an endpoint with this transactionID (a poll names it so, RFC 8894 §3.3.3). */
+export async function findNewestScepTransaction(
+  db: CommonQueryMethods,
+  endpointId: string,
+  transactionId: string,
+): Promise<ScepTransactionRow | null> {
+  return db.maybeOne(sql.type(transactionRow)`
+    SELECT ${columns} FROM scep_transactions
+    WHERE endpoint_id = ${endpointId} AND transaction_id = ${transactionId}
+    ORDER BY created_at DESC, id DESC LIMIT 1`);
+}
+
+export async function lockScepTransaction(db: CommonQueryMethods, id: string): Promise<ScepTransactionRow | null> {
+  return db.maybeOne(sql.type(transactionRow)`SELECT ${columns} FROM scep_transactions WHERE id = ${id} FOR UPDATE`);
+}
+
+export type ScepTransactionOutcome =
+  | { state: "pending"; requestId: string }
+  | { state: "issued"; certificateSerialHex: string }
+  | { state: "failed"; failInfo: number; reason: string };
+
+/** Moves a transaction to its outcome; only a pending one changes. Returns whether it did. */
+export async function settleScepTransaction(
+  db: CommonQueryMethods,
+  id: string,
+  outcome: ScepTransactionOutcome,
+  now: Date,
+): Promise<boolean> {
+  const set =
+    outcome.state === "pending"
+      ? sql.fragment`request_id = ${outcome.requestId}`
+      : outcome.state === "issued"
+        ? sql.fragment`state = 'issued', certificate_serial_hex = ${outcome.certificateSerialHex}`
+        : sql.fragment`state = 'failed', fail_info = ${outcome.failInfo}, failure_reason = ${outcome.reason}`;
+  const result = await db.query(sql.unsafe`
+    UPDATE scep_transactions SET ${set}, updated_at = ${sql.timestamp(now)}
+    WHERE id = ${id} AND state = 'pending'`);
+  return result.rowCount === 1;
+}
