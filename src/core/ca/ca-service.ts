@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createPrivateKey, type KeyObject, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
 import {
@@ -73,6 +73,12 @@ export interface CaService {
   signer(id: string): Promise<Signer>;
   /** The CA certificate followed by its issuers, PEM. */
   chainPem(id: string): Promise<string>;
+  /**
+   * The CA's own RSA key, for a SCEP endpoint without an RA (RFC 8894 §2.1:
+   * the CA then decrypts requests and signs replies itself). Only an RSA key
+   * held by the gateway qualifies: failed_precondition otherwise.
+   */
+  scepKey(id: string): Promise<KeyObject>;
 }
 
 const backdateMs = 60_000;
@@ -466,6 +472,22 @@ export function createCaService(deps: {
         signer.catch(() => signers.delete(id));
       }
       return signer;
+    },
+
+    async scepKey(id) {
+      const row = await getRow(pool, id);
+      const pkcs8 = keyEncryption.open(row.sealed_private_key, sealBinding(row.id));
+      try {
+        const key = createPrivateKey({ key: Buffer.from(pkcs8), format: "der", type: "pkcs8" });
+        if (key.asymmetricKeyType !== "rsa")
+          throw new ChanceryError(
+            "failed_precondition",
+            `CA ${row.name} has a ${key.asymmetricKeyType} key; SCEP without an RA needs an RSA CA`,
+          );
+        return key;
+      } finally {
+        pkcs8.fill(0);
+      }
     },
 
     async chainPem(id) {
