@@ -15,7 +15,7 @@ import { lockScepEndpoint } from "../../store/scep-endpoint-store.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
-import { normalizeBoundSans, normalizeBoundSubject, sansMatch, subjectMatches } from "./challenge-binding.ts";
+import { normalizeBoundSans, normalizeBoundSubject, sansMatch, subjectMatches } from "../issuance/name-binding.ts";
 import { maxChallengeLifetimeSeconds, minChallengeLifetimeSeconds } from "./endpoint-service.ts";
 import type { ScepChallenge, ScepChallengeService, ScepEndpointService } from "./scep-types.ts";
 

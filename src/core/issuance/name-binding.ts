@@ -1,5 +1,4 @@
 import { ChanceryError } from "../errors.ts";
-import { normalizeSubjectAltName } from "../issuance/subject-alt-name-syntax.ts";
 import { readRoot, readString } from "../x509/der-reader.ts";
 import { type SubjectAltNameType, subjectAltNameTypes } from "../x509/general-name.ts";
 import {
@@ -8,11 +7,13 @@ import {
   nameAttributeOid,
   nameAttributeProblem,
 } from "../x509/name.ts";
+import { normalizeSubjectAltName } from "./subject-alt-name-syntax.ts";
 
 /**
- * The optional binding of a one-time SCEP challenge (challenge-service.ts):
- * the subject and SANs the CSR must carry. A subject is given and compared
- * as an RFC 4514 string; SANs as "dns:x", "ip:x", "email:x", "uri:x".
+ * The optional binding of a one-time enrolment secret (a SCEP challenge, an
+ * EST enrollment secret): the subject and SANs the CSR must carry. A subject
+ * is given and compared as an RFC 4514 string; SANs as "dns:x", "ip:x",
+ * "email:x", "uri:x".
  */
 
 /** One member of an RDN read from an RFC 4514 string. */

@@ -2,13 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ChanceryError } from "../errors.ts";
 import { parseCsr } from "../x509/parse-csr.ts";
 import { opensslCsr } from "../x509/testing/openssl.ts";
-import {
-  normalizeBoundSans,
-  normalizeBoundSubject,
-  parseRfc4514,
-  sansMatch,
-  subjectMatches,
-} from "./challenge-binding.ts";
+import { normalizeBoundSans, normalizeBoundSubject, parseRfc4514, sansMatch, subjectMatches } from "./name-binding.ts";
 
 function refusal(run: () => unknown): ChanceryError {
   try {
