@@ -1,0 +1,360 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  CreateScepChallengeResponseSchema,
+  type ScepChallenge,
+  ScepChallengeSchema,
+  ScepEndpoint_CaCertificateMode,
+  ScepEndpoint_ChallengeMode,
+  ScepEndpointSchema,
+  ScepRaCertificateSchema,
+} from "../../gen/chancery/admin/v1/scep_pb.js";
+import type { AdminClients } from "../admin-client.ts";
+import {
+  bool,
+  type Columns,
+  type CommandContext,
+  type CommandGroup,
+  choose,
+  durationSeconds,
+  enumChoices,
+  list,
+  need,
+  parseSan,
+  print,
+  str,
+  time,
+  UsageError,
+} from "../cli-context.ts";
+import { printMessages } from "../output.ts";
+import { resolveCa } from "./cert.ts";
+
+const challengeModes = enumChoices(ScepEndpoint_ChallengeMode);
+const caCertificateModes = enumChoices(ScepEndpoint_CaCertificateMode);
+
+const enumLabel = (value: string | undefined) => (value ?? "").toLowerCase().replaceAll("_", "-");
+
+const endpointColumns: Columns<typeof ScepEndpointSchema> = [
+  ["NAME", (e) => e.name],
+  ["ENDPOINT", (e) => e.endpointName],
+  ["ENABLED", (e) => String(e.enabled ?? true)],
+  ["CHALLENGE", (e) => enumLabel(ScepEndpoint_ChallengeMode[e.challengeMode])],
+  ["PROFILE", (e) => e.profile.slice("profiles/".length)],
+  ["RA NOT AFTER", (e) => time(e.raCertificate?.notAfter)],
+  ["URL", (e) => e.url],
+];
+
+const raColumns: Columns<typeof ScepRaCertificateSchema> = [
+  ["SERIAL", (r) => r.serial],
+  ["NOT BEFORE", (r) => time(r.notBefore)],
+  ["NOT AFTER", (r) => time(r.notAfter)],
+];
+
+/** What a challenge can still do, as of now on this machine's clock. */
+function challengeState(c: ScepChallenge): string {
+  if (c.revokeTime) return "revoked";
+  if (c.useTime) return "used";
+  if (c.expireTime && timestampDate(c.expireTime).getTime() <= Date.now()) return "expired";
+  return "active";
+}
+
+const challengeColumns: Columns<typeof ScepChallengeSchema> = [
+  ["ID", (c) => c.name.slice(c.name.lastIndexOf("/") + 1)],
+  ["STATE", challengeState],
+  ["SUBJECT", (c) => c.boundSubject],
+  ["SANS", (c) => c.boundSubjectAltNames.join(",")],
+  ["CREATED", (c) => time(c.createTime)],
+  ["EXPIRES", (c) => time(c.expireTime)],
+  ["USED", (c) => time(c.useTime)],
+  ["TRANSACTION", (c) => c.transactionId],
+];
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * An endpoint argument: its resource name, its id, or its endpoint name
+ * (what is in its URL). Looking a name up lists the endpoints, which only
+ * admins may; operators minting challenges give the id.
+ */
+async function resolveEndpoint(api: AdminClients, arg: string | undefined): Promise<string> {
+  const given = need(arg, "endpoint (scepEndpoints/ID, ID or its name)");
+  if (given.startsWith("scepEndpoints/")) return given;
+  if (uuidPattern.test(given)) return `scepEndpoints/${given}`;
+  const endpoints = [];
+  let pageToken = "";
+  try {
+    do {
+      const page = await api.scep.listScepEndpoints({ pageSize: 1000, pageToken });
+      endpoints.push(...page.scepEndpoints);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.PermissionDenied)
+      throw new UsageError(`looking up the endpoint "${given}" by name needs the admin role: give scepEndpoints/ID`);
+    throw err;
+  }
+  const found = endpoints.find((e) => e.endpointName === given);
+  if (!found) throw new UsageError(`no SCEP endpoint named "${given}"`);
+  return found.name;
+}
+
+/**
+ * A secret flag's value; "-" reads it from standard input (keeping it out of
+ * the shell history and the process list). Only one flag per command may.
+ */
+async function secret(context: CommandContext, flag: string, stdinTaken: { used: boolean }): Promise<string> {
+  const value = str(context.flags, flag) ?? "";
+  if (value !== "-") return value;
+  if (stdinTaken.used) throw new UsageError(`only one secret flag can read standard input, not --${flag} as well`);
+  stdinTaken.used = true;
+  let text = "";
+  for await (const chunk of process.stdin) text += chunk;
+  return text.replace(/\r?\n$/, "");
+}
+
+type EndpointInit = MessageInitShape<typeof ScepEndpointSchema>;
+
+/** The endpoint fields given as flags, and their update_mask paths. */
+async function endpointFlags(context: CommandContext): Promise<{ fields: EndpointInit; mask: string[] }> {
+  const { api, flags } = context;
+  const fields: EndpointInit = {};
+  const mask: string[] = [];
+  const given = (flag: string) => flags[flag] !== undefined;
+  const stdin = { used: false };
+  if (given("ca")) {
+    fields.certificateAuthority = await resolveCa(api, str(flags, "ca"));
+    mask.push("certificate_authority");
+  }
+  if (given("profile")) {
+    const profile = need(str(flags, "profile"), "--profile");
+    fields.profile = profile.startsWith("profiles/") ? profile : `profiles/${profile}`;
+    mask.push("profile");
+  }
+  if (given("challenge-mode")) {
+    fields.challengeMode = choose(
+      challengeModes,
+      need(str(flags, "challenge-mode"), "--challenge-mode"),
+      "--challenge-mode",
+    );
+    mask.push("challenge_mode");
+  }
+  for (const [flag, field, path] of [
+    ["static-challenge", "staticChallenge", "static_challenge"],
+    ["intune-client-secret", "intuneClientSecret", "intune_client_secret"],
+    ["webhook-secret", "webhookSecret", "webhook_secret"],
+  ] as const) {
+    if (!given(flag)) continue;
+    fields[field] = need(await secret(context, flag, stdin), `--${flag}`);
+    mask.push(path);
+  }
+  const intune: Record<string, string> = {};
+  for (const [flag, field, path] of [
+    ["intune-tenant", "tenant", "tenant"],
+    ["intune-client-id", "clientId", "client_id"],
+    ["intune-provider", "providerNameAndVersion", "provider_name_and_version"],
+    ["intune-authority-url", "authorityUrl", "authority_url"],
+    ["intune-graph-url", "graphUrl", "graph_url"],
+    ["intune-resource-url", "intuneResourceUrl", "intune_resource_url"],
+  ] as const) {
+    if (!given(flag)) continue;
+    intune[field] = str(flags, flag) ?? "";
+    mask.push(`intune.${path}`);
+  }
+  if (Object.keys(intune).length > 0) fields.intune = intune;
+  if (given("webhook-url")) {
+    fields.webhook = { url: str(flags, "webhook-url") ?? "" };
+    mask.push("webhook.url");
+  }
+  if (given("challenge-lifetime")) {
+    const seconds = durationSeconds(
+      need(str(flags, "challenge-lifetime"), "--challenge-lifetime"),
+      "--challenge-lifetime",
+    );
+    fields.challengeLifetime = { seconds: BigInt(seconds) };
+    mask.push("challenge_lifetime");
+  }
+  if (given("ca-cert-mode")) {
+    fields.caCertificateMode = choose(
+      caCertificateModes,
+      need(str(flags, "ca-cert-mode"), "--ca-cert-mode"),
+      "--ca-cert-mode",
+    );
+    mask.push("ca_certificate_mode");
+  }
+  if (given("next-ca")) {
+    // --next-ca '' clears it.
+    const next = str(flags, "next-ca");
+    fields.nextCertificateAuthority = next ? await resolveCa(api, next, "--next-ca") : "";
+    mask.push("next_certificate_authority");
+  }
+  for (const [flag, field, path] of [
+    ["legacy-crypto", "legacyCrypto", "legacy_crypto"],
+    ["renewal", "renewalAllowed", "renewal_allowed"],
+    ["enabled", "enabled", "enabled"],
+  ] as const) {
+    if (!given(flag)) continue;
+    fields[field] = bool(need(str(flags, flag), `--${flag}`), `--${flag}`);
+    mask.push(path);
+  }
+  return { fields, mask };
+}
+
+async function endpoint(action: string | undefined, context: CommandContext): Promise<number> {
+  const { api, args, flags } = context;
+  switch (action) {
+    case "list": {
+      const endpoints = [];
+      let pageToken = "";
+      do {
+        const page = await api.scep.listScepEndpoints({ pageSize: 1000, pageToken });
+        endpoints.push(...page.scepEndpoints);
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      print(context, ScepEndpointSchema, endpoints, endpointColumns);
+      return 0;
+    }
+    case "get":
+      print(
+        context,
+        ScepEndpointSchema,
+        [await api.scep.getScepEndpoint({ name: await resolveEndpoint(api, args[0]) })],
+        endpointColumns,
+      );
+      return 0;
+    case "create": {
+      const { fields } = await endpointFlags(context);
+      const made = await api.scep.createScepEndpoint({
+        scepEndpoint: {
+          ...fields,
+          endpointName: need(args[0], "endpoint name"),
+          certificateAuthority: fields.certificateAuthority ?? (await resolveCa(api, undefined)),
+        },
+        requestId: str(flags, "request-id") ?? "",
+      });
+      print(context, ScepEndpointSchema, [made], endpointColumns);
+      return 0;
+    }
+    case "update": {
+      const name = await resolveEndpoint(api, args[0]);
+      const { fields, mask } = await endpointFlags(context);
+      if (mask.length === 0) throw new UsageError("nothing to update: give at least one endpoint flag");
+      const updated = await api.scep.updateScepEndpoint({ scepEndpoint: { ...fields, name }, updateMask: mask });
+      print(context, ScepEndpointSchema, [updated], endpointColumns);
+      return 0;
+    }
+    case "delete": {
+      const name = await resolveEndpoint(api, args[0]);
+      await api.scep.deleteScepEndpoint({ name });
+      process.stdout.write(`deleted ${name}\n`);
+      return 0;
+    }
+    case "rotate-ra": {
+      const name = await resolveEndpoint(api, args[0]);
+      print(context, ScepRaCertificateSchema, [await api.scep.rotateScepRaCertificate({ name })], raColumns);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "scep endpoint ${action ?? ""}"`);
+  }
+}
+
+async function challenge(action: string | undefined, context: CommandContext): Promise<number> {
+  const { api, args, flags } = context;
+  switch (action) {
+    case "create": {
+      const parent = await resolveEndpoint(api, args[0]);
+      const ttl = str(flags, "ttl");
+      const sans = list(flags, "san").map((text) => {
+        const san = parseSan(text);
+        return `${san.type}:${san.value}`;
+      });
+      const made = await api.scep.createScepChallenge({
+        parent,
+        scepChallenge: { boundSubject: str(flags, "subject") ?? "", boundSubjectAltNames: sans },
+        ...(ttl === undefined ? {} : { ttl: { seconds: BigInt(durationSeconds(ttl, "--ttl")) } }),
+        requestId: str(flags, "request-id") ?? "",
+      });
+      if (context.format === "json") printMessages("json", CreateScepChallengeResponseSchema, [made], []);
+      else {
+        // Alone on stdout, so `$(chancery scep challenge create ...)` captures exactly the challenge password.
+        process.stdout.write(`${made.challenge}\n`);
+        process.stderr.write(
+          `(${made.scepChallenge?.name ?? ""}: shown once; single use; expires ${time(made.scepChallenge?.expireTime)})\n`,
+        );
+      }
+      return 0;
+    }
+    case "list": {
+      const parent = await resolveEndpoint(api, args[0]);
+      const challenges = [];
+      let pageToken = "";
+      do {
+        const page = await api.scep.listScepChallenges({ parent, pageSize: 1000, pageToken });
+        challenges.push(...page.scepChallenges);
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      print(context, ScepChallengeSchema, challenges, challengeColumns);
+      return 0;
+    }
+    case "revoke": {
+      // Either <EP> <CHALLENGE_ID>, or the challenge's full name alone.
+      const name = args[0]?.includes("/challenges/")
+        ? args[0]
+        : `${await resolveEndpoint(api, args[0])}/challenges/${need(args[1], "challenge id")}`;
+      print(context, ScepChallengeSchema, [await api.scep.revokeScepChallenge({ name })], challengeColumns);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "scep challenge ${action ?? ""}"`);
+  }
+}
+
+/** chancery scep ...: ScepService, SCEP endpoints (admins) and their one-time challenges (admins, operators). */
+export const scep: CommandGroup = {
+  name: "scep",
+  usage: `  scep endpoint list | get <EP> | delete <EP> | rotate-ra <EP>   (EP: its name, id or scepEndpoints/ID)
+  scep endpoint create <NAME> --ca <CA> --profile P --challenge-mode none|static|dynamic|intune|webhook
+      [--static-challenge S] [--intune-tenant T --intune-client-id ID --intune-client-secret S]
+      [--intune-provider P] [--intune-authority-url U] [--intune-graph-url U] [--intune-resource-url U]
+      [--webhook-url URL --webhook-secret S] [--challenge-lifetime 1h] [--ca-cert-mode chain|ca]
+      [--next-ca CA] [--legacy-crypto true|false] [--renewal true|false] [--enabled true|false] [--request-id ID]
+      (a secret given as "-" is read from stdin)
+  scep endpoint update <EP> [any create flag but the name; --next-ca '' clears it]
+  scep challenge create <EP> [--subject 'CN=device-42,O=Example'] [--san dns:x --san ip:y] [--ttl 15m]
+      [--request-id ID]   (prints the one-time challenge password, once)
+  scep challenge list <EP> | revoke <EP> <CHALLENGE_ID>   (operators: EP as scepEndpoints/ID or its id)
+`,
+  options: {
+    ca: { type: "string" },
+    profile: { type: "string" },
+    "challenge-mode": { type: "string" },
+    "static-challenge": { type: "string" },
+    "intune-tenant": { type: "string" },
+    "intune-client-id": { type: "string" },
+    "intune-client-secret": { type: "string" },
+    "intune-provider": { type: "string" },
+    "intune-authority-url": { type: "string" },
+    "intune-graph-url": { type: "string" },
+    "intune-resource-url": { type: "string" },
+    "webhook-url": { type: "string" },
+    "webhook-secret": { type: "string" },
+    "challenge-lifetime": { type: "string" },
+    "ca-cert-mode": { type: "string" },
+    "next-ca": { type: "string" },
+    "legacy-crypto": { type: "string" },
+    renewal: { type: "string" },
+    enabled: { type: "string" },
+    "request-id": { type: "string" },
+    subject: { type: "string" },
+    san: { type: "string", multiple: true },
+    ttl: { type: "string" },
+  },
+  async run(verb, context) {
+    const [action, ...rest] = context.args;
+    const sub = { ...context, args: rest };
+    if (verb === "endpoint") return endpoint(action, sub);
+    if (verb === "challenge") return challenge(action, sub);
+    throw new UsageError('scep takes "endpoint" or "challenge"');
+  },
+};
