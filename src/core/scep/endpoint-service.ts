@@ -144,6 +144,17 @@ export function createScepEndpointService(deps: {
         );
     }
 
+    // "ca" mode (RFC 8894 §2.1, no RA): devices encrypt to the CA certificate, so the CA's own key opens
+    // the envelopes and signs the replies, and only RSA can do both.
+    if (fields.caCertificateMode === "ca" && (caChanged || previous.ca_certificate_mode !== "ca")) {
+      const ca = uuidPattern.test(fields.caId) ? await findCaById(db, fields.caId) : null;
+      if (ca && !ca.key_algorithm.startsWith("rsa"))
+        throw new ChanceryError(
+          "failed_precondition",
+          `ca_certificate_mode: "ca" needs an RSA CA (devices encrypt to it); CA ${ca.name} has a ${ca.key_algorithm} key`,
+        );
+    }
+
     if (fields.nextCaId !== null && (caChanged || previous.next_ca_id !== fields.nextCaId)) {
       if (fields.nextCaId === fields.caId)
         throw new ChanceryError("invalid_argument", "next_ca_id: must differ from ca_id");

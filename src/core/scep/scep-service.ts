@@ -20,6 +20,7 @@ import type { IssuanceService } from "../issuance/issuance-service.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
 import { buildCertsOnlyPkcs7 } from "../x509/certs-only-pkcs7.ts";
+import { oids } from "../x509/oids.ts";
 import { readCertificate } from "../x509/parse-certificate.ts";
 import { type ParsedCsr, parseCsr } from "../x509/parse-csr.ts";
 import {
@@ -400,8 +401,10 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       if (!endpoint.renewalAllowed) return failure(failInfos.badRequest, "renewal is not allowed on this endpoint");
       const ours = await ourValidCertificate(parsed.signerCertificateDer);
       if (!ours.ok) return failure(failInfos.badCertId, `RenewalReq: ${ours.reason}`);
-      if (ours.record.caId !== endpoint.caId && ours.record.profileName !== endpoint.profileName)
-        return failure(failInfos.badCertId, "RenewalReq: the signer certificate is from another CA and profile");
+      // Same profile: a renewal keeps the kind of certificate (a TLS server certificate does not renew into a
+      // device one). Any of our CAs: after a rollover the endpoint's CA is not the one that issued it.
+      if (ours.record.profileName !== endpoint.profileName)
+        return failure(failInfos.badCertId, `RenewalReq: the signer certificate was issued under another profile`);
       renewed = ours.record;
     } else if (!signedByCsrKey) {
       const ours = await ourValidCertificate(parsed.signerCertificateDer);
@@ -634,6 +637,10 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
           );
         return reply(identified, signer, outcome, parsed.signerCertificateDer, cipher);
       };
+      // RFC 8894 §3.3.2: a SUCCESS reply is encrypted to the signer's key by key transport, which needs RSA;
+      // refused before anything is issued that could not be handed over.
+      if (readCertificate(parsed.signerCertificateDer).publicKey.algorithmOid !== oids.rsaEncryption)
+        return answer(failure(failInfos.badAlg, "the requester's certificate must have an RSA key (key transport)"));
       // RFC 8894 §3.5.2: SHA-1 only for endpoints opened to legacy devices.
       if (parsed.digest === "sha1" && !endpoint.legacyCrypto)
         return answer(failure(failInfos.badAlg, "SHA-1 is not accepted on this endpoint (legacyCrypto is off)"));
