@@ -28,12 +28,17 @@ export async function startListener(
   handler: http.RequestListener,
   address: string,
   tls?: (SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean }) | ListenerTls,
+  /** With ListenerTls: how the handshake treats client certificates (EST asks for one, the app verifies it). */
+  clientCertificates?: { requestCert: boolean; rejectUnauthorized: boolean },
 ): Promise<Listener> {
   const options = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
   let server: http.Server;
   if (tls && "current" in tls) {
     const material = tls.current();
-    const secure = https.createServer({ ...options, cert: material.cert, key: material.key }, handler);
+    const secure = https.createServer(
+      { ...options, ...clientCertificates, cert: material.cert, key: material.key },
+      handler,
+    );
     // A renewed listener certificate applies to new connections at once.
     tls.onRenew((next) => secure.setSecureContext({ cert: next.cert, key: next.key }));
     server = secure;

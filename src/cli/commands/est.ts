@@ -1,0 +1,271 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
+import {
+  CreateEstEnrollmentSecretResponseSchema,
+  EstEnrollmentSecretSchema,
+  EstLabel_AuthMode,
+  EstLabelSchema,
+} from "../../gen/chancery/admin/v1/est_pb.js";
+import type { AdminClients } from "../admin-client.ts";
+import {
+  bool,
+  type Columns,
+  type CommandContext,
+  type CommandGroup,
+  choose,
+  durationSeconds,
+  enumChoices,
+  list,
+  need,
+  print,
+  readText,
+  str,
+  time,
+  UsageError,
+} from "../cli-context.ts";
+import { printMessages } from "../output.ts";
+import { resolveCa } from "./cert.ts";
+
+const authModes = enumChoices(EstLabel_AuthMode);
+
+const labelColumns: Columns<typeof EstLabelSchema> = [
+  ["NAME", (l) => l.name],
+  ["LABEL", (l) => l.label + (l.defaultLabel ? " (default)" : "")],
+  ["ENABLED", (l) => String(l.enabled ?? true)],
+  ["AUTH", (l) => (EstLabel_AuthMode[l.authMode] ?? "").toLowerCase()],
+  ["PROFILE", (l) => l.profile.slice("profiles/".length)],
+  ["BINDING", (l) => (l.channelBindingRequired ? "required" : "-")],
+  ["KEYGEN", (l) => (l.serverKeygenAllowed ? "yes" : "no")],
+  ["URL", (l) => l.url],
+];
+
+const secretColumns: Columns<typeof EstEnrollmentSecretSchema> = [
+  ["NAME", (s) => s.name],
+  ["SUBJECT", (s) => s.boundSubject],
+  ["SANS", (s) => s.boundSubjectAltNames.join(",")],
+  ["EXPIRES", (s) => time(s.expireTime)],
+  ["USED", (s) => time(s.useTime)],
+  ["USED BY", (s) => s.usedBy],
+  ["REVOKED", (s) => time(s.revokeTime)],
+];
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A label argument: its resource name, its id, or its label (the path segment). */
+async function resolveLabel(api: AdminClients, arg: string | undefined): Promise<string> {
+  const given = need(arg, "label (estLabels/ID, ID or its label)");
+  if (given.startsWith("estLabels/")) return given;
+  if (uuidPattern.test(given)) return `estLabels/${given}`;
+  let pageToken = "";
+  do {
+    const page = await api.est.listEstLabels({ pageSize: 1000, pageToken });
+    const found = page.estLabels.find((l) => l.label === given);
+    if (found) return found.name;
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  throw new UsageError(`no EST label "${given}"`);
+}
+
+type LabelInit = MessageInitShape<typeof EstLabelSchema>;
+
+/**
+ * The label fields given as flags, and their update_mask paths. A list flag
+ * given empty (--client-ca '') clears the list. --anchor reads PEM files.
+ */
+async function labelFlags(context: CommandContext): Promise<{ fields: LabelInit; mask: string[] }> {
+  const { api, flags } = context;
+  const fields: LabelInit = {};
+  const mask: string[] = [];
+  const given = (flag: string) => flags[flag] !== undefined;
+  const flag = (name: string) => bool(need(str(flags, name), `--${name}`), `--${name}`);
+  if (given("ca")) {
+    fields.certificateAuthority = await resolveCa(api, str(flags, "ca"));
+    mask.push("certificate_authority");
+  }
+  if (given("profile")) {
+    const profile = need(str(flags, "profile"), "--profile");
+    fields.profile = profile.startsWith("profiles/") ? profile : `profiles/${profile}`;
+    mask.push("profile");
+  }
+  if (given("auth")) {
+    fields.authMode = choose(authModes, need(str(flags, "auth"), "--auth"), "--auth");
+    mask.push("auth_mode");
+  }
+  if (given("client-ca")) {
+    const cas = [];
+    for (const ca of list(flags, "client-ca")) cas.push(await resolveCa(api, ca));
+    fields.clientCertificateAuthorities = cas;
+    mask.push("client_certificate_authorities");
+  }
+  if (given("anchor")) {
+    fields.externalTrustAnchors = list(flags, "anchor").flatMap((path) =>
+      [...readText(path).matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) =>
+        new TextEncoder().encode(m[0]),
+      ),
+    );
+    mask.push("external_trust_anchors");
+  }
+  for (const [name, field, path] of [
+    ["default", "defaultLabel", "default_label"],
+    ["channel-binding", "channelBindingRequired", "channel_binding_required"],
+    ["server-keygen", "serverKeygenAllowed", "server_keygen_allowed"],
+    ["subject-change", "reenrollSubjectChangeAllowed", "reenroll_subject_change_allowed"],
+    ["enabled", "enabled", "enabled"],
+  ] as const) {
+    if (!given(name)) continue;
+    fields[field] = flag(name);
+    mask.push(path);
+  }
+  if (given("secret-lifetime")) {
+    fields.secretLifetime = create(DurationSchema, {
+      seconds: BigInt(durationSeconds(need(str(flags, "secret-lifetime"), "--secret-lifetime"), "--secret-lifetime")),
+    });
+    mask.push("secret_lifetime");
+  }
+  return { fields, mask };
+}
+
+async function label(action: string | undefined, context: CommandContext): Promise<number> {
+  const { api, args, flags } = context;
+  switch (action) {
+    case "list": {
+      const labels = [];
+      let pageToken = "";
+      do {
+        const page = await api.est.listEstLabels({ pageSize: 1000, pageToken });
+        labels.push(...page.estLabels);
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      print(context, EstLabelSchema, labels, labelColumns);
+      return 0;
+    }
+    case "get":
+      print(
+        context,
+        EstLabelSchema,
+        [await api.est.getEstLabel({ name: await resolveLabel(api, args[0]) })],
+        labelColumns,
+      );
+      return 0;
+    case "create": {
+      const { fields } = await labelFlags(context);
+      const made = await api.est.createEstLabel({
+        estLabel: {
+          profile: "profiles/device",
+          ...fields,
+          label: need(args[0], "label"),
+          certificateAuthority: fields.certificateAuthority ?? (await resolveCa(api, undefined)),
+          authMode: fields.authMode ?? EstLabel_AuthMode.BASIC,
+        },
+        requestId: str(flags, "request-id") ?? "",
+      });
+      print(context, EstLabelSchema, [made], labelColumns);
+      return 0;
+    }
+    case "update": {
+      const name = await resolveLabel(api, args[0]);
+      const { fields, mask } = await labelFlags(context);
+      if (mask.length === 0) throw new UsageError("nothing to update: give at least one label flag");
+      print(
+        context,
+        EstLabelSchema,
+        [await api.est.updateEstLabel({ estLabel: { ...fields, name }, updateMask: mask })],
+        labelColumns,
+      );
+      return 0;
+    }
+    case "delete": {
+      const name = await resolveLabel(api, args[0]);
+      await api.est.deleteEstLabel({ name });
+      process.stdout.write(`deleted ${name}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "est label ${action ?? ""}"`);
+  }
+}
+
+async function secret(action: string | undefined, context: CommandContext): Promise<number> {
+  const { api, args, flags } = context;
+  switch (action) {
+    case "create": {
+      const parent = await resolveLabel(api, args[0]);
+      const ttl = str(flags, "ttl");
+      const made = await api.est.createEstEnrollmentSecret({
+        parent,
+        estEnrollmentSecret: { boundSubject: str(flags, "subject") ?? "", boundSubjectAltNames: list(flags, "san") },
+        ...(ttl ? { ttl: create(DurationSchema, { seconds: BigInt(durationSeconds(ttl, "--ttl")) }) } : {}),
+        requestId: str(flags, "request-id") ?? "",
+      });
+      if (context.format === "json") printMessages("json", CreateEstEnrollmentSecretResponseSchema, [made], []);
+      else {
+        // What the device sends as its HTTP Basic password (any username).
+        process.stdout.write(`${made.secret}\n`);
+        process.stderr.write(`(${made.estEnrollmentSecret?.name ?? ""}: the secret is shown once)\n`);
+      }
+      return 0;
+    }
+    case "list": {
+      const parent = await resolveLabel(api, args[0]);
+      const secrets = [];
+      let pageToken = "";
+      do {
+        const page = await api.est.listEstEnrollmentSecrets({ parent, pageSize: 1000, pageToken });
+        secrets.push(...page.estEnrollmentSecrets);
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      print(context, EstEnrollmentSecretSchema, secrets, secretColumns);
+      return 0;
+    }
+    case "revoke": {
+      const first = need(args[0], "label (or the secret's estLabels/ID/enrollmentSecrets/ID)");
+      const name = first.includes("/enrollmentSecrets/")
+        ? first
+        : `${await resolveLabel(api, first)}/enrollmentSecrets/${need(args[1], "secret id")}`;
+      print(context, EstEnrollmentSecretSchema, [await api.est.revokeEstEnrollmentSecret({ name })], secretColumns);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "est secret ${action ?? ""}"`);
+  }
+}
+
+/** chancery est ...: EstService, EST labels (admins) and their one-time enrollment secrets (admins, operators). */
+export const est: CommandGroup = {
+  name: "est",
+  usage: `  est label list | get <LABEL> | delete <LABEL>   (LABEL: its path segment, id or estLabels/ID)
+  est label create <LABEL> --ca <CA> [--profile device] [--auth basic|certificate|either|both]
+      [--client-ca <CA> --client-ca <CA2>] [--anchor manufacturer-ca.pem] [--default true|false]
+      [--channel-binding true|false] [--server-keygen true|false] [--subject-change true|false]
+      [--secret-lifetime 1d] [--enabled true|false] [--request-id ID]
+  est label update <LABEL> [any create flag but the label; a list flag given '' clears the list]
+  est secret create <LABEL> [--subject 'CN=device-42'] [--san dns:device-42.example] [--ttl 2h] [--request-id ID]
+      (prints the secret once: the device's HTTP Basic password)
+  est secret list <LABEL> | revoke <LABEL> <SECRET_ID>
+`,
+  options: {
+    ca: { type: "string" },
+    profile: { type: "string" },
+    auth: { type: "string" },
+    "client-ca": { type: "string", multiple: true },
+    anchor: { type: "string", multiple: true },
+    default: { type: "string" },
+    "channel-binding": { type: "string" },
+    "server-keygen": { type: "string" },
+    "subject-change": { type: "string" },
+    "secret-lifetime": { type: "string" },
+    enabled: { type: "string" },
+    "request-id": { type: "string" },
+    subject: { type: "string" },
+    san: { type: "string", multiple: true },
+    ttl: { type: "string" },
+  },
+  async run(verb, context) {
+    const [action, ...rest] = context.args;
+    const sub = { ...context, args: rest };
+    if (verb === "label") return label(action, sub);
+    if (verb === "secret") return secret(action, sub);
+    throw new UsageError('est takes "label" or "secret"');
+  },
+};

@@ -1,0 +1,94 @@
+import type { Logger } from "pino";
+import type { AuditEventInput } from "../audit/audit-event.ts";
+import type { AuditLog } from "../audit/audit-log.ts";
+
+export interface EstAuditBatcher {
+  /** Appends the event with whatever else is waiting, in one transaction; resolves once it is committed. */
+  append(event: AuditEventInput): Promise<void>;
+  /**
+   * Notes an event without waiting for it (refusals): written with the next
+   * batch. When more than the bound are waiting, further ones are counted
+   * and the count is audited as one "est.refusals_dropped" event instead.
+   */
+  note(event: AuditEventInput): void;
+  /** Writes what is waiting; resolves when it is written. */
+  flush(): Promise<void>;
+}
+
+/**
+ * EST's own audit events (est.enroll, est.refuse), group-committed: while
+ * one batch is being written the next ones gather, so a burst of
+ * enrollments costs one transaction (one lock on the audit chain head and
+ * one fsync) per batch rather than per request, as the issuance committer
+ * does for certificates (docs/decisions/0003). Awaited events are durable
+ * when append() resolves; noted ones are bounded in memory, so a flood of
+ * refused requests cannot become a flood of transactions or of memory.
+ */
+export function createEstAuditBatcher(deps: {
+  audit: AuditLog;
+  logger: Logger;
+  /** Noted (not awaited) events kept waiting at most; default 1000. */
+  maxNoted?: number | undefined;
+}): EstAuditBatcher {
+  const { audit, logger } = deps;
+  const maxNoted = deps.maxNoted ?? 1000;
+  let waiting: Array<{ event: AuditEventInput; done?: { resolve: () => void; reject: (err: unknown) => void } }> = [];
+  let noted = 0;
+  let dropped = 0;
+  let writing: Promise<void> | null = null;
+
+  function schedule(): void {
+    if (writing) return;
+    writing = (async () => {
+      try {
+        while (waiting.length > 0 || dropped > 0) {
+          const batch = waiting;
+          waiting = [];
+          noted = 0;
+          const events = batch.map((item) => item.event);
+          if (dropped > 0) {
+            events.push({
+              actor: "system",
+              action: "est.refusals_dropped",
+              target: "est",
+              details: { count: dropped },
+            });
+            dropped = 0;
+          }
+          try {
+            await audit.append(events);
+            for (const item of batch) item.done?.resolve();
+          } catch (err) {
+            logger.error({ err, events: events.length }, "could not write EST audit events");
+            for (const item of batch) item.done?.reject(err);
+          }
+        }
+      } finally {
+        writing = null;
+      }
+    })();
+  }
+
+  return {
+    append(event) {
+      return new Promise<void>((resolve, reject) => {
+        waiting.push({ event, done: { resolve, reject } });
+        schedule();
+      });
+    },
+
+    note(event) {
+      if (noted >= maxNoted) {
+        dropped++;
+      } else {
+        noted++;
+        waiting.push({ event });
+      }
+      schedule();
+    },
+
+    async flush() {
+      while (writing) await writing;
+    },
+  };
+}

@@ -1,0 +1,211 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestCore } from "../../../test/support/test-core.ts";
+import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import type { Actor } from "../actor.ts";
+import type { CertificateAuthority } from "../ca/certificate-authority.ts";
+import { ChanceryError } from "../errors.ts";
+import { pemDecode, pemEncode } from "../x509/pem.ts";
+import { createScratchDir, openssl } from "../x509/testing/openssl.ts";
+import type { EstLabelService } from "./est-types.ts";
+import { createEstLabelService } from "./label-service.ts";
+import { createEstSecretService } from "./secret-service.ts";
+
+const admin: Actor = { actor: "user:est-admin", sourceIp: "192.0.2.9" };
+const scratch = createScratchDir();
+let made = 0;
+
+/** A certificate from the openssl CLI: a self-signed CA, or a leaf (cA FALSE) issued by `issuer`. */
+function opensslSelfSigned(
+  ca: boolean,
+  issuer?: { key: string; cert: string },
+): { der: Buffer; key: string; cert: string } {
+  const n = made++;
+  const key = `${scratch.dir}/${n}.key`;
+  const cert = `${scratch.dir}/${n}.crt`;
+  const run = (args: string[]) => {
+    const result = openssl(args);
+    if (!result.ok) throw new Error(result.stderr);
+  };
+  const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key];
+  if (!issuer) {
+    run([
+      "req",
+      "-x509",
+      ...newKey,
+      "-out",
+      cert,
+      "-subj",
+      `/CN=anchor ${n}`,
+      "-days",
+      "1",
+      "-addext",
+      `basicConstraints=critical,CA:${ca ? "TRUE" : "FALSE"}`,
+    ]);
+  } else {
+    run(["req", "-new", ...newKey, "-out", `${cert}.csr`, "-subj", `/CN=leaf ${n}`]);
+    const ext = scratch.file(`${n}.ext`, "basicConstraints=CA:FALSE\n");
+    run([
+      "x509",
+      "-req",
+      "-in",
+      `${cert}.csr`,
+      "-CA",
+      issuer.cert,
+      "-CAkey",
+      issuer.key,
+      "-CAcreateserial",
+      "-out",
+      cert,
+      "-days",
+      "1",
+      "-extfile",
+      ext,
+    ]);
+  }
+  return { der: Buffer.from(pemDecode(readFileSync(cert, "utf8"), ["CERTIFICATE"])), key, cert };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof ChanceryError)) throw new Error(`expected a ChanceryError, got ${String(err)}`);
+  return err;
+}
+
+describe("EST labels and enrollment secrets (core)", () => {
+  let db: TestDatabase;
+  let core: ReturnType<typeof createTestCore>;
+  let issuing: CertificateAuthority;
+  let labels: EstLabelService;
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ maxConnections: 6 });
+    core = createTestCore(db);
+    issuing = (await core.bootstrap()).issuing!;
+    labels = createEstLabelService({ pool: db.pool, audit: core.audit, clock: { now: () => new Date() } });
+  });
+  afterAll(async () => {
+    await core?.committer.close();
+    await db?.drop();
+    scratch.cleanup();
+  });
+
+  it("makes the default label once, on the issuing CA, and never a second one", async () => {
+    const made = await labels.ensureDefaultLabel({ caId: issuing.id });
+    expect(made).toMatchObject({ name: "default", isDefault: true, authMode: "either", clientCaIds: [issuing.id] });
+    expect(await labels.ensureDefaultLabel({ caId: issuing.id })).toBeNull();
+    const events = await core.audit.find(
+      { target: `est-label:${made!.id}` },
+      { order: "oldest", cursor: undefined, limit: 5 },
+    );
+    expect(events.map((e) => [e.actor, e.action])).toEqual([["bootstrap", "est.label.create"]]);
+  });
+
+  it("moves the default mark, in one transaction with its audit event", async () => {
+    const other = await labels.create(
+      { name: "other", caId: issuing.id, profileName: "device", authMode: "basic", isDefault: true },
+      admin,
+    );
+    expect((await labels.getDefault()).id).toBe(other.id);
+    expect((await labels.getByName("default")).isDefault).toBe(false);
+    const events = await core.audit.find(
+      { target: `est-label:${other.id}` },
+      { order: "oldest", cursor: undefined, limit: 5 },
+    );
+    expect(events[0]!.details["previousDefault"]).toBe("default");
+    // A name taken: nothing changes, the mark stays where it was.
+    const taken = await refusal(
+      labels.create(
+        { name: "other", caId: issuing.id, profileName: "device", authMode: "basic", isDefault: true },
+        admin,
+      ),
+    );
+    expect(taken.code).toBe("already_exists");
+    expect((await labels.getDefault()).id).toBe(other.id);
+  });
+
+  it("checks anchors: PEM or DER CA certificates only, and one for certificate modes", async () => {
+    const ca = opensslSelfSigned(true);
+    const leaf = opensslSelfSigned(false, ca);
+    const withAnchor = await labels.create(
+      {
+        name: "idevid",
+        caId: issuing.id,
+        profileName: "device",
+        authMode: "certificate",
+        externalAnchorsDer: [Buffer.from(pemEncode("CERTIFICATE", ca.der)), ca.der],
+      },
+      admin,
+    );
+    // The same anchor twice is kept once.
+    expect(withAnchor.externalAnchorsDer).toHaveLength(1);
+    const notCa = await refusal(
+      labels.create(
+        {
+          name: "leaf-anchor",
+          caId: issuing.id,
+          profileName: "device",
+          authMode: "certificate",
+          externalAnchorsDer: [leaf.der],
+        },
+        admin,
+      ),
+    );
+    expect(notCa.message).toMatch(/not a CA certificate/);
+    const junk = await refusal(
+      labels.create(
+        {
+          name: "junk-anchor",
+          caId: issuing.id,
+          profileName: "device",
+          authMode: "either",
+          externalAnchorsDer: [Buffer.from("junk")],
+        },
+        admin,
+      ),
+    );
+    expect(junk.code).toBe("invalid_argument");
+    const none = await refusal(
+      labels.create({ name: "no-anchor", caId: issuing.id, profileName: "device", authMode: "both" }, admin),
+    );
+    expect(none.message).toMatch(/trust anchor/);
+  });
+
+  it("mints secrets only where Basic is accepted, checks bindings and spends them once", async () => {
+    const secrets = createEstSecretService({
+      pool: db.pool,
+      audit: core.audit,
+      clock: { now: () => new Date() },
+      labels,
+    });
+    const idevid = await labels.getByName("idevid");
+    expect((await refusal(secrets.mint({ labelId: idevid.id }, admin))).code).toBe("failed_precondition");
+    const label = await labels.getByName("other");
+    const { secret, record } = await secrets.mint(
+      { labelId: label.id, boundSubject: "cn=Device-1", boundSans: ["dns:Device-1.Example"] },
+      admin,
+    );
+    expect(record).toMatchObject({ boundSubject: "CN=Device-1", boundSans: ["dns:device-1.example"] });
+    const input = { labelId: label.id, secret, csrSubject: "CN=device-1", csrSans: ["dns:device-1.example"] };
+    expect(await secrets.check({ ...input, csrSubject: "CN=device-2" })).toEqual({
+      ok: false,
+      reason: "binding_mismatch",
+    });
+    expect(await secrets.check({ ...input, labelId: idevid.id })).toEqual({ ok: false, reason: "unknown" });
+    expect(await secrets.check(input)).toEqual({ ok: true, secretId: record.id });
+    expect(await secrets.spend(record.id, "est-enrollment:a")).toBe(true);
+    expect(await secrets.spend(record.id, "est-enrollment:b")).toBe(false);
+    expect(await secrets.check(input)).toEqual({ ok: false, reason: "used" });
+    // Given back only by the enrollment that spent it.
+    await secrets.unspend(record.id, "est-enrollment:b");
+    expect((await secrets.get(record.id)).usedBy).toBe("est-enrollment:a");
+    await secrets.unspend(record.id, "est-enrollment:a");
+    expect((await secrets.get(record.id)).usedAt).toBeNull();
+    const revoked = await secrets.revoke(record.id, admin);
+    expect(revoked.revokedAt).not.toBeNull();
+    expect(await secrets.check(input)).toEqual({ ok: false, reason: "revoked" });
+  });
+});
