@@ -5,7 +5,9 @@ import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { sql } from "slonik";
 import { createAcmeApp } from "../protocols/acme/routes.ts";
+import { createEstApp } from "../protocols/est/routes.ts";
 import { createRevocationListener } from "../protocols/ocsp/routes.ts";
+import { createScepApp } from "../protocols/scep/routes.ts";
 import { startAdminListener } from "./admin/admin-listener.ts";
 import { createAdminRoutes } from "./admin/admin-routes.ts";
 import { createAuthenticationInterceptor } from "./admin/authentication.ts";
@@ -24,6 +26,8 @@ import { createCore } from "./core/create-core.ts";
 import { type CrlScheduler, createCrlScheduler } from "./core/crl/crl-scheduler.ts";
 import type { CrlService } from "./core/crl/crl-service.ts";
 import { isChanceryError } from "./core/errors.ts";
+import { createEstServices, type EstServices } from "./core/est/create-est-services.ts";
+import { createListenerKeySigner } from "./core/est/listener-key-signer.ts";
 import type { TokenService } from "./core/identity/token-service.ts";
 import type { UserService } from "./core/identity/user-service.ts";
 import type { IssuanceService } from "./core/issuance/issuance-service.ts";
@@ -32,6 +36,7 @@ import { createResponderRotation, type ResponderRotation } from "./core/ocsp/res
 import { buildCaUrls } from "./core/profiles/ca-urls.ts";
 import type { ProfileService } from "./core/profiles/profile-service.ts";
 import type { RequestService } from "./core/requests/request-service.ts";
+import { createScepServices, type ScepServices } from "./core/scep/create-scep-services.ts";
 import { pemEncode } from "./core/x509/pem.ts";
 import { createWorkerSignatureVerifier } from "./core/x509/signature-verifier.ts";
 import { type Listener, startListener } from "./ops/http-listener.ts";
@@ -59,6 +64,8 @@ export interface Gateway {
   readonly requests: RequestService;
   readonly crlScheduler: CrlScheduler;
   readonly acme: AcmeServices;
+  readonly scep: ScepServices;
+  readonly est: EstServices;
   readonly ocsp: OcspService;
   readonly responderRotation: ResponderRotation;
   readonly metrics: Metrics;
@@ -233,6 +240,38 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     }
     if (listenerTls) cleanup.push(async () => listenerTls!.stop());
 
+    const scep = createScepServices({
+      pool,
+      audit,
+      clock,
+      logger,
+      keyEncryption,
+      cas,
+      profiles,
+      issuance,
+      requests,
+      crls,
+      settings: { raLifetimeSeconds: config.scep.raCertificateLifetime },
+    });
+    // EST (RFC 7030): built here for the admin API; its listener starts after SCEP's below.
+    const listenerKeySigner = createListenerKeySigner();
+    const est = createEstServices({
+      pool,
+      audit,
+      clock,
+      logger: logger.child({ protocol: "est" }),
+      keyEncryption,
+      cas,
+      profiles,
+      issuance,
+      requests,
+      authenticator,
+      // Encrypted server-generated keys are signed with the listener's TLS certificate and key (RFC 7030 §4.4.2).
+      keyPackageSigner: () => (listenerTls ? listenerKeySigner(listenerTls.current()) : null),
+      settings: { retryAfterSeconds: config.est.retryAfter },
+    });
+    cleanup.push(() => est.batcher.flush());
+
     const checkDatabase = async () => {
       await pool.oneFirst(sql.unsafe`SELECT 1`);
     };
@@ -254,6 +293,13 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
           acmeDirectories,
           acmeEabKeys,
           acmeBaseUrl: config.acme.baseUrl,
+          scepEndpoints: scep.endpoints,
+          scepRa: scep.ra,
+          scepChallenges: scep.challenges,
+          scepBaseUrl: config.scep.baseUrl,
+          estLabels: est.labels,
+          estSecrets: est.secrets,
+          estBaseUrl: config.est.baseUrl,
           crls,
           ocsp,
           ocspResponders,
@@ -324,6 +370,45 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       );
     }
 
+    // Plain HTTP: SCEP protects its messages with CMS (RFC 8894 §4); see protocols/scep/routes.ts.
+    const scepListener = await startListener(
+      createScepApp({ scep: scep.scep, logger: logger.child({ protocol: "scep" }) }).callback(),
+      config.listen.scep,
+    );
+    cleanup.push(() => scepListener.close());
+    listeners["scep"] = scepListener;
+    logger.info(
+      { address: scepListener.address, url: `${config.scep.baseUrl}/scep/<endpoint>` },
+      "SCEP listener ready (plain HTTP)",
+    );
+
+    // EST (RFC 7030 §3.3): HTTPS only. The handshake asks for a client certificate without requiring or
+    // verifying one: each label has its own trust anchors and a client without a certificate may use Basic.
+    if (issuing) {
+      // A fresh gateway serves EST out of the box: "default" on the issuing CA, made once across replicas.
+      try {
+        const label = await est.labels.ensureDefaultLabel({ caId: issuing.id });
+        if (label) logger.info({ label: label.name, caId: issuing.id }, "created the default EST label");
+      } catch (err) {
+        if (!isChanceryError(err, "invalid_argument") && !isChanceryError(err, "failed_precondition")) throw err;
+        logger.warn({ err }, "default EST label not created; create one with the admin API (EstService)");
+      }
+    }
+    if (listenerTls) {
+      const estListener = await startListener(
+        createEstApp({ est: est.est, logger: logger.child({ protocol: "est" }) }).callback(),
+        config.listen.est,
+        listenerTls,
+        { requestCert: true, rejectUnauthorized: false },
+      );
+      cleanup.push(() => estListener.close());
+      listeners["est"] = estListener;
+      logger.info(
+        { address: estListener.address, url: `${config.est.baseUrl}/.well-known/est/` },
+        "EST listener ready (HTTPS)",
+      );
+    }
+
     // Plain HTTP by design (RFC 9919, RFC 5280 §4.2.2.1): see protocols/ocsp/routes.ts.
     const revocationListener = await startListener(
       createRevocationListener({ ocsp, crls, cas, clock, logger }),
@@ -361,6 +446,8 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       acmeEabKeys,
       requests,
       acme,
+      scep,
+      est,
       crlScheduler,
       ocsp,
       responderRotation,

@@ -9,6 +9,7 @@ import { AcmeDirectory_ChallengeType, AcmeService } from "../src/gen/chancery/ad
 import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService, KeyAlgorithm } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService, SubjectAltName_Type } from "../src/gen/chancery/admin/v1/certificate_pb.js";
+import { EstLabel_AuthMode, EstService } from "../src/gen/chancery/admin/v1/est_pb.js";
 import { ProfileService } from "../src/gen/chancery/admin/v1/profile_pb.js";
 import {
   ObjectIdentifier_Placement,
@@ -16,6 +17,7 @@ import {
   RegistryService,
 } from "../src/gen/chancery/admin/v1/registry_pb.js";
 import { Request_SubjectAltName_Type, RequestService } from "../src/gen/chancery/admin/v1/request_pb.js";
+import { ScepEndpoint_ChallengeMode, ScepService } from "../src/gen/chancery/admin/v1/scep_pb.js";
 import { TokenService } from "../src/gen/chancery/admin/v1/token_pb.js";
 import { UserService } from "../src/gen/chancery/admin/v1/user_pb.js";
 import { bearer, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
@@ -53,6 +55,8 @@ const services: readonly DescService[] = [
   AuditService,
   RegistryService,
   AcmeService,
+  ScepService,
+  EstService,
 ];
 
 type Code = "OK" | keyof typeof grpc.status;
@@ -180,6 +184,54 @@ const matrix: Record<string, Expectation> = {
   "chancery.admin.v1.AcmeService/CreateExternalAccountKey": adminOnly,
   "chancery.admin.v1.AcmeService/ListExternalAccountKeys": adminOnly,
   "chancery.admin.v1.AcmeService/RevokeExternalAccountKey": adminOnly,
+
+  // ScepService: endpoints and RA rotation are admin only (issuance policy, reads included); one-time
+  // challenges also for operators assigned the endpoint's CA (MDM integrations), another CA's endpoint hidden.
+  "chancery.admin.v1.ScepService/CreateScepEndpoint": adminOnly,
+  "chancery.admin.v1.ScepService/GetScepEndpoint": adminOnly,
+  "chancery.admin.v1.ScepService/ListScepEndpoints": adminOnly,
+  "chancery.admin.v1.ScepService/UpdateScepEndpoint": adminOnly,
+  "chancery.admin.v1.ScepService/DeleteScepEndpoint": adminOnly,
+  "chancery.admin.v1.ScepService/RotateScepRaCertificate": adminOnly,
+  "chancery.admin.v1.ScepService/CreateScepChallenge": {
+    user: PD,
+    operator: "OK",
+    operatorUnassigned: NF,
+    admin: "OK",
+  },
+  "chancery.admin.v1.ScepService/ListScepChallenges": { user: PD, operator: "OK", operatorUnassigned: NF, admin: "OK" },
+  "chancery.admin.v1.ScepService/RevokeScepChallenge": {
+    user: PD,
+    operator: "OK",
+    operatorUnassigned: NF,
+    admin: "OK",
+  },
+
+  // EstService: labels are admin only (issuance policy, reads included); enrollment secrets also for
+  // operators assigned the label's CA (provisioning tools), another CA's label hidden.
+  "chancery.admin.v1.EstService/CreateEstLabel": adminOnly,
+  "chancery.admin.v1.EstService/GetEstLabel": adminOnly,
+  "chancery.admin.v1.EstService/ListEstLabels": adminOnly,
+  "chancery.admin.v1.EstService/UpdateEstLabel": adminOnly,
+  "chancery.admin.v1.EstService/DeleteEstLabel": adminOnly,
+  "chancery.admin.v1.EstService/CreateEstEnrollmentSecret": {
+    user: PD,
+    operator: "OK",
+    operatorUnassigned: NF,
+    admin: "OK",
+  },
+  "chancery.admin.v1.EstService/ListEstEnrollmentSecrets": {
+    user: PD,
+    operator: "OK",
+    operatorUnassigned: NF,
+    admin: "OK",
+  },
+  "chancery.admin.v1.EstService/RevokeEstEnrollmentSecret": {
+    user: PD,
+    operator: "OK",
+    operatorUnassigned: NF,
+    admin: "OK",
+  },
 
   // RequestService: everyone submits and reads their own; operators approve/reject through assigned CAs and
   // see unapproved requests, those through their CAs and their own; admins everything.
@@ -547,6 +599,72 @@ describe("admin API authorization matrix", () => {
       return { name: `${parent}/externalAccountKeys/${made.keyId}` };
     },
 
+    "chancery.admin.v1.ScepService/CreateScepEndpoint": () => ({
+      scepEndpoint: {
+        endpointName: next("matrix-scep"),
+        certificateAuthority: f.issuingCa,
+        profile: "profiles/device",
+        challengeMode: ScepEndpoint_ChallengeMode.DYNAMIC,
+      },
+    }),
+    "chancery.admin.v1.ScepService/GetScepEndpoint": async () => ({ name: await scepEndpoint(f.issuingCa) }),
+    "chancery.admin.v1.ScepService/ListScepEndpoints": () => ({}),
+    "chancery.admin.v1.ScepService/UpdateScepEndpoint": async () => ({
+      scepEndpoint: { name: await scepEndpoint(f.issuingCa), enabled: true },
+      updateMask: ["enabled"],
+    }),
+    // A fresh endpoint each time: the admin's delete succeeds.
+    "chancery.admin.v1.ScepService/DeleteScepEndpoint": async () => ({
+      name: await scepEndpoint(f.issuingCa, next("gone-scep")),
+    }),
+    // On the operator's own CA: still admin only.
+    "chancery.admin.v1.ScepService/RotateScepRaCertificate": async () => ({ name: await scepEndpoint(f.issuingCa) }),
+    // Assigned CA (operator), unassigned CA (operatorUnassigned, admin).
+    "chancery.admin.v1.ScepService/CreateScepChallenge": async (kind) => ({
+      parent: await scepEndpoint(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa),
+    }),
+    "chancery.admin.v1.ScepService/ListScepChallenges": async (kind) => ({
+      parent: await scepEndpoint(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa),
+    }),
+    // A fresh challenge minted by the admin on the endpoint of the CA in question.
+    "chancery.admin.v1.ScepService/RevokeScepChallenge": async (kind) => {
+      const parent = await scepEndpoint(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa);
+      const made = await grpcUnary(client, ScepService.method.createScepChallenge, { parent }, admin());
+      return { name: made.scepChallenge!.name };
+    },
+
+    "chancery.admin.v1.EstService/CreateEstLabel": () => ({
+      estLabel: {
+        label: next("matrix-est"),
+        certificateAuthority: f.issuingCa,
+        profile: "profiles/device",
+        authMode: EstLabel_AuthMode.BASIC,
+      },
+    }),
+    "chancery.admin.v1.EstService/GetEstLabel": async () => ({ name: await estLabel(f.issuingCa) }),
+    "chancery.admin.v1.EstService/ListEstLabels": () => ({}),
+    "chancery.admin.v1.EstService/UpdateEstLabel": async () => ({
+      estLabel: { name: await estLabel(f.issuingCa), enabled: true },
+      updateMask: ["enabled"],
+    }),
+    // A fresh label each time: the admin's delete succeeds.
+    "chancery.admin.v1.EstService/DeleteEstLabel": async () => ({
+      name: await estLabel(f.issuingCa, next("gone-est")),
+    }),
+    // Assigned CA (operator), unassigned CA (operatorUnassigned, admin).
+    "chancery.admin.v1.EstService/CreateEstEnrollmentSecret": async (kind) => ({
+      parent: await estLabel(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa),
+    }),
+    "chancery.admin.v1.EstService/ListEstEnrollmentSecrets": async (kind) => ({
+      parent: await estLabel(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa),
+    }),
+    // A fresh secret minted by the admin on the label of the CA in question.
+    "chancery.admin.v1.EstService/RevokeEstEnrollmentSecret": async (kind) => {
+      const parent = await estLabel(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa);
+      const made = await grpcUnary(client, EstService.method.createEstEnrollmentSecret, { parent }, admin());
+      return { name: made.estEnrollmentSecret!.name };
+    },
+
     "chancery.admin.v1.RequestService/CreateRequest": () => ({ request: { freeForm: true, comment: "please" } }),
     "chancery.admin.v1.RequestService/GetRequest": (kind) => ({
       name:
@@ -592,6 +710,58 @@ describe("admin API authorization matrix", () => {
         )
       : await gateway.acmeDirectories.getByName("default");
     return `acmeDirectories/${directory.id}`;
+  }
+
+  const scepEndpoints = new Map<string, string>();
+
+  /**
+   * "scepEndpoints/{id}" of a dynamic-challenge endpoint on `ca` (made once per CA), or of a new one
+   * named `create`. Made through the API, as the admin.
+   */
+  async function scepEndpoint(ca: string, create?: string): Promise<string> {
+    const known = create ? undefined : scepEndpoints.get(ca);
+    if (known) return known;
+    const made = await grpcUnary(
+      client,
+      ScepService.method.createScepEndpoint,
+      {
+        scepEndpoint: {
+          endpointName: create ?? next("matrix-scep"),
+          certificateAuthority: ca,
+          profile: "profiles/device",
+          challengeMode: ScepEndpoint_ChallengeMode.DYNAMIC,
+        },
+      },
+      admin(),
+    );
+    if (!create) scepEndpoints.set(ca, made.name);
+    return made.name;
+  }
+
+  const estLabels = new Map<string, string>();
+
+  /**
+   * "estLabels/{id}" of a Basic-auth label on `ca` (made once per CA), or of a new one named `create`.
+   * Made through the API, as the admin.
+   */
+  async function estLabel(ca: string, create?: string): Promise<string> {
+    const known = create ? undefined : estLabels.get(ca);
+    if (known) return known;
+    const made = await grpcUnary(
+      client,
+      EstService.method.createEstLabel,
+      {
+        estLabel: {
+          label: create ?? next("matrix-est"),
+          certificateAuthority: ca,
+          profile: "profiles/device",
+          authMode: EstLabel_AuthMode.BASIC,
+        },
+      },
+      admin(),
+    );
+    if (!create) estLabels.set(ca, made.name);
+    return made.name;
   }
 
   /** A valid enrollment code for a new account of `role` (allowed only from `allowedSubnets`, when given). */

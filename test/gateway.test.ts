@@ -25,7 +25,14 @@ describe("gateway start and stop (against an external DATABASE_URL)", () => {
     configSchema.parse({
       dataDir,
       database: { url: db.url },
-      listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0", ocsp: "127.0.0.1:0", acme: "127.0.0.1:0" },
+      listen: {
+        metrics: "127.0.0.1:0",
+        admin: "127.0.0.1:0",
+        ocsp: "127.0.0.1:0",
+        acme: "127.0.0.1:0",
+        scep: "127.0.0.1:0",
+        est: "127.0.0.1:0",
+      },
       log: { level: "silent" },
     });
 

@@ -12,7 +12,7 @@ chmod 711 "$work"
 data="$work/data"
 port=$(free_port)
 export CHANCERY_LISTEN_ADMIN="127.0.0.1:$(free_port)"
-export CHANCERY_LISTEN_OCSP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_ACME="127.0.0.1:$(free_port)"
+export CHANCERY_LISTEN_OCSP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_ACME="127.0.0.1:$(free_port)" CHANCERY_LISTEN_SCEP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_EST="127.0.0.1:$(free_port)"
 log="$work/gateway.log"
 pid=""
 

@@ -4,6 +4,7 @@ import type { AcmeEabKeyService } from "../core/acme/eab-key-service.ts";
 import type { AuditLog } from "../core/audit/audit-log.ts";
 import type { CaService } from "../core/ca/ca-service.ts";
 import type { CrlService } from "../core/crl/crl-service.ts";
+import type { EstLabelService, EstSecretService } from "../core/est/est-types.ts";
 import type { TokenService as CoreTokenService } from "../core/identity/token-service.ts";
 import type { TotpService } from "../core/identity/totp-service.ts";
 import type { UserService as CoreUserService } from "../core/identity/user-service.ts";
@@ -14,13 +15,16 @@ import type { CaUrls } from "../core/profiles/ca-urls.ts";
 import type { ProfileService as CoreProfileService } from "../core/profiles/profile-service.ts";
 import type { RegistryService as CoreRegistryService } from "../core/registry/registry-service.ts";
 import type { RequestService as CoreRequestService } from "../core/requests/request-service.ts";
+import type { ScepChallengeService, ScepEndpointService, ScepRaService } from "../core/scep/scep-types.ts";
 import { AcmeService } from "../gen/chancery/admin/v1/acme_pb.js";
 import { AuditService } from "../gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService } from "../gen/chancery/admin/v1/certificate_pb.js";
+import { EstService } from "../gen/chancery/admin/v1/est_pb.js";
 import { ProfileService } from "../gen/chancery/admin/v1/profile_pb.js";
 import { RegistryService } from "../gen/chancery/admin/v1/registry_pb.js";
 import { RequestService } from "../gen/chancery/admin/v1/request_pb.js";
+import { ScepService } from "../gen/chancery/admin/v1/scep_pb.js";
 import { TokenService } from "../gen/chancery/admin/v1/token_pb.js";
 import { UserService } from "../gen/chancery/admin/v1/user_pb.js";
 import { Health } from "../gen/health/v1/health_pb.js";
@@ -28,12 +32,14 @@ import { createAcmeAdmin } from "./acme-admin.ts";
 import { createAuditAdmin } from "./audit-admin.ts";
 import { createCertificateAdmin } from "./certificate-admin.ts";
 import { createCertificateAuthorityAdmin } from "./certificate-authority-admin.ts";
+import { createEstAdmin } from "./est-admin.ts";
 import { createHealthService } from "./health-service.ts";
 import { type IdempotencyOptions, idempotentRouter } from "./idempotency.ts";
 import { createProfileAdmin } from "./profile-admin.ts";
 import { registerReflection } from "./reflection-service.ts";
 import { createRegistryAdmin } from "./registry-admin.ts";
 import { createRequestAdmin } from "./request-admin.ts";
+import { createScepAdmin } from "./scep-admin.ts";
 import { createTokenAdmin } from "./token-admin.ts";
 import { createUserAdmin } from "./user-admin.ts";
 
@@ -52,6 +58,15 @@ export function createAdminRoutes(deps: {
   acmeEabKeys: AcmeEabKeyService;
   /** config acme.baseUrl, for each directory's directory_url. */
   acmeBaseUrl: string;
+  scepEndpoints: ScepEndpointService;
+  scepRa: ScepRaService;
+  scepChallenges: ScepChallengeService;
+  /** The SCEP listener's public base URL, for each endpoint's url (`${scepBaseUrl}/scep/<name>`). */
+  scepBaseUrl: string;
+  estLabels: EstLabelService;
+  estSecrets: EstSecretService;
+  /** The EST listener's public base URL, for each label's url (`${estBaseUrl}/.well-known/est/<label>`). */
+  estBaseUrl: string;
   crls: CrlService;
   ocsp: OcspService;
   ocspResponders: OcspResponderService;
@@ -72,6 +87,8 @@ export function createAdminRoutes(deps: {
     RequestService,
     RegistryService,
     AcmeService,
+    ScepService,
+    EstService,
   ];
   return (plainRouter) => {
     const router = idempotentRouter(plainRouter, deps.idempotency);
@@ -98,6 +115,19 @@ export function createAdminRoutes(deps: {
     router.service(
       AcmeService,
       createAcmeAdmin({ directories: deps.acmeDirectories, eabKeys: deps.acmeEabKeys, acmeBaseUrl: deps.acmeBaseUrl }),
+    );
+    router.service(
+      ScepService,
+      createScepAdmin({
+        endpoints: deps.scepEndpoints,
+        ra: deps.scepRa,
+        challenges: deps.scepChallenges,
+        scepBaseUrl: deps.scepBaseUrl,
+      }),
+    );
+    router.service(
+      EstService,
+      createEstAdmin({ labels: deps.estLabels, secrets: deps.estSecrets, estBaseUrl: deps.estBaseUrl }),
     );
     router.service(
       Health,

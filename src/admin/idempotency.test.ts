@@ -351,7 +351,11 @@ describe("which RPCs take part", () => {
       if (seen.has(schema)) return;
       seen.add(schema);
       for (const f of schema.fields) {
-        if (secretLooking.test(f.name) && f.proto.options?.debugRedact !== true) unmarked.push(`${path}.${f.name}`);
+        // Only scalar fields hold a secret's value; a message field named like one (a record about a
+        // secret, a Duration "secret_lifetime") is walked into instead.
+        const scalar = f.fieldKind === "scalar" || (f.fieldKind === "list" && f.listKind === "scalar");
+        if (scalar && secretLooking.test(f.name) && f.proto.options?.debugRedact !== true)
+          unmarked.push(`${path}.${f.name}`);
         if (f.message) walk(f.message, `${path}.${f.name}`, seen);
       }
     };

@@ -5,9 +5,11 @@ import { AcmeService } from "../gen/chancery/admin/v1/acme_pb.js";
 import { AuditService } from "../gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService } from "../gen/chancery/admin/v1/certificate_pb.js";
+import { EstService } from "../gen/chancery/admin/v1/est_pb.js";
 import { ProfileService } from "../gen/chancery/admin/v1/profile_pb.js";
 import { RegistryService } from "../gen/chancery/admin/v1/registry_pb.js";
 import { RequestService } from "../gen/chancery/admin/v1/request_pb.js";
+import { ScepService } from "../gen/chancery/admin/v1/scep_pb.js";
 import { TokenService } from "../gen/chancery/admin/v1/token_pb.js";
 import { UserService } from "../gen/chancery/admin/v1/user_pb.js";
 
@@ -50,6 +52,8 @@ export function createAdminClients(settings: ClientSettings) {
     requests: createClient(RequestService, transport),
     registry: createClient(RegistryService, transport),
     acme: createClient(AcmeService, transport),
+    scep: createClient(ScepService, transport),
+    est: createClient(EstService, transport),
   };
 }
 

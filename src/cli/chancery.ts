@@ -6,15 +6,30 @@ import { acme } from "./commands/acme.ts";
 import { audit } from "./commands/audit.ts";
 import { ca } from "./commands/ca.ts";
 import { cert } from "./commands/cert.ts";
+import { est } from "./commands/est.ts";
 import { profile } from "./commands/profile.ts";
 import { registry } from "./commands/registry.ts";
 import { request } from "./commands/request.ts";
+import { scep } from "./commands/scep.ts";
 import { token } from "./commands/token.ts";
 import { user, whoami } from "./commands/user.ts";
 import type { OutputFormat } from "./output.ts";
 
 /** One command group per admin API service (and whoami), each in commands/. */
-const groups: readonly CommandGroup[] = [whoami, user, token, ca, profile, cert, request, audit, registry, acme];
+const groups: readonly CommandGroup[] = [
+  whoami,
+  user,
+  token,
+  ca,
+  profile,
+  cert,
+  request,
+  audit,
+  registry,
+  acme,
+  scep,
+  est,
+];
 
 /** Flags every command takes. */
 const globalOptions = {

@@ -182,6 +182,37 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** The SCEP server (RFC 8894). Endpoints themselves are managed through the admin API (ScepService). */
+    scep: z
+      .object({
+        /**
+         * The origin devices reach the SCEP listener at (plain HTTP is normal:
+         * SCEP protects its messages with CMS); endpoint URLs shown by the
+         * admin API are <baseUrl>/scep/<name>.
+         */
+        baseUrl: httpUrl.default("http://localhost:8080"),
+        /** Lifetime of each endpoint's RA certificate; a new one is made when a third of it is left. */
+        raCertificateLifetime: duration(86_400, 5 * 366 * 86_400).default("365d"),
+      })
+      .strict()
+      .default({}),
+    /** The EST server (RFC 7030). Labels themselves are managed through the admin API (EstService). */
+    est: z
+      .object({
+        /**
+         * The HTTPS origin clients reach the EST listener at; label URLs shown
+         * by the admin API are <baseUrl>/.well-known/est/<label>.
+         */
+        baseUrl: httpUrl
+          .refine((value) => value.startsWith("https://"), {
+            message: "must be an https:// URL: RFC 7030 §3.3 requires HTTPS",
+          })
+          .default("https://localhost:8444"),
+        /** Retry-After of a 202 answer while a request waits for approval (RFC 7030 §4.2.3). */
+        retryAfter: duration(1, 86_400).default("60s"),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

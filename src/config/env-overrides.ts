@@ -34,6 +34,9 @@ export const envOverrides: ReadonlyArray<{
   { env: "CHANCERY_ACME_DNS_RESOLVERS", path: ["acme", "validation", "dnsResolvers"], type: "list" },
   { env: "CHANCERY_ACME_HTTP_PORT", path: ["acme", "validation", "httpPort"], type: "number" },
   { env: "CHANCERY_ACME_TLS_ALPN_PORT", path: ["acme", "validation", "tlsAlpnPort"], type: "number" },
+  { env: "CHANCERY_SCEP_BASE_URL", path: ["scep", "baseUrl"], type: "string" },
+  { env: "CHANCERY_EST_BASE_URL", path: ["est", "baseUrl"], type: "string" },
+  { env: "CHANCERY_EST_RETRY_AFTER", path: ["est", "retryAfter"], type: "string" },
   { env: "CHANCERY_LOG_LEVEL", path: ["log", "level"], type: "string" },
   { env: "CHANCERY_LOG_PRETTY", path: ["log", "pretty"], type: "boolean" },
 ];

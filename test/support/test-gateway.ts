@@ -46,6 +46,8 @@ export async function startTestGateway(
         admin: "127.0.0.1:0",
         ocsp: "127.0.0.1:0",
         acme: options.listenAcme ?? "127.0.0.1:0",
+        scep: "127.0.0.1:0",
+        est: "127.0.0.1:0",
       },
       ...(options.acme ? { acme: options.acme } : {}),
       log: { level: "silent" },

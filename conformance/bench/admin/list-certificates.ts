@@ -124,7 +124,13 @@ async function main() {
     gateway = await startGateway(
       configSchema.parse({
         dataDir,
-        listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0", acme: "127.0.0.1:0" },
+        listen: {
+          metrics: "127.0.0.1:0",
+          admin: "127.0.0.1:0",
+          acme: "127.0.0.1:0",
+          scep: "127.0.0.1:0",
+          est: "127.0.0.1:0",
+        },
         log: { level: "warn" },
       }),
       logger,

@@ -42,7 +42,14 @@ const logger = pino({ level: "warn" });
 async function run(job: GatewayJob): Promise<void> {
   const config = configSchema.parse({
     dataDir: job.dataDir,
-    listen: { metrics: "127.0.0.1:0", admin: "127.0.0.1:0", ocsp: "127.0.0.1:0", acme: "127.0.0.1:0" },
+    listen: {
+      metrics: "127.0.0.1:0",
+      admin: "127.0.0.1:0",
+      ocsp: "127.0.0.1:0",
+      acme: "127.0.0.1:0",
+      scep: "127.0.0.1:0",
+      est: "127.0.0.1:0",
+    },
     log: { level: "warn" },
   });
   const gateway = await startGateway(config, logger);
