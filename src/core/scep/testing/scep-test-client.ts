@@ -224,7 +224,11 @@ export function selfSignedSigner(
 ): ScepTestSigner {
   const certificate = new pkijs.Certificate();
   certificate.version = 2;
-  certificate.serialNumber = new asn1js.Integer({ valueHex: positive(randomBytes(16)) });
+  // Positive and minimally encoded (RFC 5280 §4.1.2.2): a random first octet of 0x00 would make a
+  // non-minimal INTEGER, which the gateway rightly refuses to read.
+  const serial = randomBytes(16);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  certificate.serialNumber = new asn1js.Integer({ valueHex: serial });
   const name = encodeSubject([["CN", options.commonName ?? "scep-test-client"]]);
   certificate.issuer = name;
   certificate.subject = name;
