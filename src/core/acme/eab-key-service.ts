@@ -17,6 +17,7 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { KeyEncryption } from "../ca/key-encryption.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
+import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
 
 /** An external account binding key as listed: everything but the HMAC key itself. */
 export interface AcmeEabKey {
@@ -230,28 +231,19 @@ function toKey(row: AcmeEabKeyRow): AcmeEabKey {
 }
 
 function pageSize(value: number | undefined): number {
-  if (value === undefined || value === 0) return defaultEabPageSize;
-  if (!Number.isInteger(value) || value < 0)
-    throw new ChanceryError("invalid_argument", `page_size must be a whole number from 0 to ${maxEabPageSize}`);
-  return Math.min(value, maxEabPageSize);
+  return pageSizeWithin(value, { default: defaultEabPageSize, max: maxEabPageSize });
 }
 
 // The position after the last key of a page, base64url JSON: opaque to clients but not secret.
 const pageCursor = z.object({ t: z.number().int().nonnegative(), k: z.string().regex(keyIdPattern) }).strict();
 
 function encodePageToken(after: { createdAt: Date; keyId: string }): string {
-  return Buffer.from(JSON.stringify({ t: after.createdAt.getTime(), k: after.keyId }), "utf8").toString("base64url");
+  return encodePageCursor({ t: after.createdAt.getTime(), k: after.keyId });
 }
 
 function decodePageToken(token: string): { createdAt: Date; keyId: string } {
-  let parsed: ReturnType<typeof pageCursor.safeParse> | undefined;
-  try {
-    parsed = pageCursor.safeParse(JSON.parse(Buffer.from(token, "base64url").toString("utf8")));
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed?.success) throw new ChanceryError("invalid_argument", "page_token is not one this list returned");
-  return { createdAt: new Date(parsed.data.t), keyId: parsed.data.k };
+  const cursor = decodePageCursor(token, pageCursor);
+  return { createdAt: new Date(cursor.t), keyId: cursor.k };
 }
 
 function isUuid(value: string): boolean {

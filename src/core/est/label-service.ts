@@ -24,6 +24,7 @@ import type { AuditDetail } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
+import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
 import { parseProfile } from "../profiles/profile-schema.ts";
 import { decodeBase64Strict, pemDecode } from "../x509/pem.ts";
 import { type AuthMode, authModes, type EstLabel, type EstLabelChange, type EstLabelService } from "./est-types.ts";
@@ -383,10 +384,7 @@ function auditDetails(name: string, fields: EstLabelFields): Record<string, Audi
 }
 
 function pageSize(value: number | undefined): number {
-  if (value === undefined || value === 0) return defaultEstPageSize;
-  if (!Number.isInteger(value) || value < 0)
-    throw new ChanceryError("invalid_argument", `page_size must be a whole number from 0 to ${maxEstPageSize}`);
-  return Math.min(value, maxEstPageSize);
+  return pageSizeWithin(value, { default: defaultEstPageSize, max: maxEstPageSize });
 }
 
 // The page token is the last label's name, base64url JSON: opaque to
@@ -394,16 +392,9 @@ function pageSize(value: number | undefined): number {
 const pageCursor = z.object({ n: z.string().regex(namePattern) }).strict();
 
 function encodePageToken(lastName: string): string {
-  return Buffer.from(JSON.stringify({ n: lastName }), "utf8").toString("base64url");
+  return encodePageCursor({ n: lastName });
 }
 
 function decodePageToken(token: string): string {
-  let parsed: ReturnType<typeof pageCursor.safeParse> | undefined;
-  try {
-    parsed = pageCursor.safeParse(JSON.parse(Buffer.from(token, "base64url").toString("utf8")));
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed?.success) throw new ChanceryError("invalid_argument", "page_token is not one this list returned");
-  return parsed.data.n;
+  return decodePageCursor(token, pageCursor).n;
 }

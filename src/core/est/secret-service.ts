@@ -19,6 +19,7 @@ import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 // The RFC 4514 / SAN binding rules are the ones SCEP challenges use: one notion of "the CSR asks for exactly this".
 import { normalizeBoundSans, normalizeBoundSubject, sansMatch, subjectMatches } from "../issuance/name-binding.ts";
+import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
 import type { EstEnrollmentSecret, EstLabelService, EstSecretService } from "./est-types.ts";
 import { maxSecretLifetimeSeconds, minSecretLifetimeSeconds } from "./label-service.ts";
 
@@ -210,26 +211,17 @@ function toSecret(row: EstSecretRow): EstEnrollmentSecret {
 }
 
 function pageSize(value: number | undefined): number {
-  if (value === undefined || value === 0) return defaultSecretPageSize;
-  if (!Number.isInteger(value) || value < 0)
-    throw new ChanceryError("invalid_argument", `page_size must be a whole number from 0 to ${maxSecretPageSize}`);
-  return Math.min(value, maxSecretPageSize);
+  return pageSizeWithin(value, { default: defaultSecretPageSize, max: maxSecretPageSize });
 }
 
 // The position after the last secret of a page, base64url JSON: opaque to clients but not secret.
 const pageCursor = z.object({ t: z.number().int().nonnegative(), i: z.string().regex(uuidPattern) }).strict();
 
 function encodePageToken(after: { createdAt: Date; id: string }): string {
-  return Buffer.from(JSON.stringify({ t: after.createdAt.getTime(), i: after.id }), "utf8").toString("base64url");
+  return encodePageCursor({ t: after.createdAt.getTime(), i: after.id });
 }
 
 function decodePageToken(token: string): { createdAt: Date; id: string } {
-  let parsed: ReturnType<typeof pageCursor.safeParse> | undefined;
-  try {
-    parsed = pageCursor.safeParse(JSON.parse(Buffer.from(token, "base64url").toString("utf8")));
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed?.success) throw new ChanceryError("invalid_argument", "page_token is not one this list returned");
-  return { createdAt: new Date(parsed.data.t), id: parsed.data.i };
+  const cursor = decodePageCursor(token, pageCursor);
+  return { createdAt: new Date(cursor.t), id: cursor.i };
 }

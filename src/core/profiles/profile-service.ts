@@ -17,6 +17,7 @@ import type { Actor } from "../actor.ts";
 import type { AuditDetail } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import { ChanceryError } from "../errors.ts";
+import { decodePageCursor, encodePageCursor } from "../page-cursor.ts";
 import type { RegistryService } from "../registry/registry-service.ts";
 import { type Profile, parseProfile } from "./profile-schema.ts";
 
@@ -241,16 +242,9 @@ function checkPageSize(pageSize: number | undefined): number {
 const pageCursor = z.object({ n: z.string().min(1).max(63) }).strict();
 
 function encodePageToken(lastName: string): string {
-  return Buffer.from(JSON.stringify({ n: lastName }), "utf8").toString("base64url");
+  return encodePageCursor({ n: lastName });
 }
 
 function decodePageToken(token: string): string {
-  let parsed: z.SafeParseReturnType<unknown, { n: string }> | undefined;
-  try {
-    parsed = pageCursor.safeParse(JSON.parse(Buffer.from(token, "base64url").toString("utf8")));
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed?.success) throw new ChanceryError("invalid_argument", "pageToken is not one this service returned");
-  return parsed.data.n;
+  return decodePageCursor(token, pageCursor).n;
 }

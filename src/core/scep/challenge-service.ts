@@ -16,6 +16,7 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 import { normalizeBoundSans, normalizeBoundSubject, sansMatch, subjectMatches } from "../issuance/name-binding.ts";
+import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
 import { maxChallengeLifetimeSeconds, minChallengeLifetimeSeconds } from "./endpoint-service.ts";
 import type { ScepChallenge, ScepChallengeService, ScepEndpointService } from "./scep-types.ts";
 
@@ -216,26 +217,17 @@ function toChallenge(row: ScepChallengeRow): ScepChallenge {
 }
 
 function pageSize(value: number | undefined): number {
-  if (value === undefined || value === 0) return defaultChallengePageSize;
-  if (!Number.isInteger(value) || value < 0)
-    throw new ChanceryError("invalid_argument", `page_size must be a whole number from 0 to ${maxChallengePageSize}`);
-  return Math.min(value, maxChallengePageSize);
+  return pageSizeWithin(value, { default: defaultChallengePageSize, max: maxChallengePageSize });
 }
 
 // The position after the last challenge of a page, base64url JSON: opaque to clients but not secret.
 const pageCursor = z.object({ t: z.number().int().nonnegative(), i: z.string().regex(uuidPattern) }).strict();
 
 function encodePageToken(after: { createdAt: Date; id: string }): string {
-  return Buffer.from(JSON.stringify({ t: after.createdAt.getTime(), i: after.id }), "utf8").toString("base64url");
+  return encodePageCursor({ t: after.createdAt.getTime(), i: after.id });
 }
 
 function decodePageToken(token: string): { createdAt: Date; id: string } {
-  let parsed: ReturnType<typeof pageCursor.safeParse> | undefined;
-  try {
-    parsed = pageCursor.safeParse(JSON.parse(Buffer.from(token, "base64url").toString("utf8")));
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed?.success) throw new ChanceryError("invalid_argument", "page_token is not one this list returned");
-  return { createdAt: new Date(parsed.data.t), id: parsed.data.i };
+  const cursor = decodePageCursor(token, pageCursor);
+  return { createdAt: new Date(cursor.t), id: cursor.i };
 }

@@ -22,6 +22,7 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { KeyEncryption } from "../ca/key-encryption.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
+import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
 import { parseProfile } from "../profiles/profile-schema.ts";
 import {
   type CaCertificateMode,
@@ -616,10 +617,7 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 }
 
 function pageSize(value: number | undefined): number {
-  if (value === undefined || value === 0) return defaultScepPageSize;
-  if (!Number.isInteger(value) || value < 0)
-    throw new ChanceryError("invalid_argument", `page_size must be a whole number from 0 to ${maxScepPageSize}`);
-  return Math.min(value, maxScepPageSize);
+  return pageSizeWithin(value, { default: defaultScepPageSize, max: maxScepPageSize });
 }
 
 // The page token is the last endpoint's name, base64url JSON: opaque to
@@ -627,16 +625,9 @@ function pageSize(value: number | undefined): number {
 const pageCursor = z.object({ n: z.string().regex(namePattern) }).strict();
 
 function encodePageToken(lastName: string): string {
-  return Buffer.from(JSON.stringify({ n: lastName }), "utf8").toString("base64url");
+  return encodePageCursor({ n: lastName });
 }
 
 function decodePageToken(token: string): string {
-  let parsed: ReturnType<typeof pageCursor.safeParse> | undefined;
-  try {
-    parsed = pageCursor.safeParse(JSON.parse(Buffer.from(token, "base64url").toString("utf8")));
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed?.success) throw new ChanceryError("invalid_argument", "page_token is not one this list returned");
-  return parsed.data.n;
+  return decodePageCursor(token, pageCursor).n;
 }
