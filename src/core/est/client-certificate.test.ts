@@ -11,7 +11,9 @@ describe("verifyClientChain (RFC 7030 §3.3.2)", () => {
   let root: X509Certificate;
   let intermediate: X509Certificate;
   let other: X509Certificate;
-  const now = new Date();
+  // Set once the certificates exist: openssl stamps notBefore when it signs, which on a loaded machine is
+  // seconds after this file was collected (a "now" taken then made them not yet valid).
+  let now: Date;
 
   function run(args: string[]): void {
     const result = openssl(args);
@@ -97,6 +99,7 @@ describe("verifyClientChain (RFC 7030 §3.3.2)", () => {
     root = new X509Certificate(der("root"));
     intermediate = new X509Certificate(der("intermediate"));
     other = new X509Certificate(der("other"));
+    now = new Date();
   });
   afterAll(() => scratch.cleanup());
 
