@@ -17,6 +17,7 @@ import type { CrlService } from "../crl/crl-service.ts";
 import { ChanceryError, isChanceryError } from "../errors.ts";
 import type { CertificateRecord } from "../issuance/certificate-record.ts";
 import type { IssuanceService } from "../issuance/issuance-service.ts";
+import { csrSans, sanOf } from "../issuance/requested-sans.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
 import { buildCertsOnlyPkcs7 } from "../x509/certs-only-pkcs7.ts";
@@ -37,7 +38,6 @@ import {
 } from "./pki-message/pki-message.ts";
 import { scepCapabilities } from "./scep-capabilities.ts";
 import { scepRequester } from "./scep-requester.ts";
-import { csrSans, sanOf } from "./scep-sans.ts";
 import {
   type EnrolmentFacts,
   type ExternalChallengeValidator,

@@ -1,7 +1,10 @@
 import type { SubjectAltName, SubjectAltNameType } from "../x509/general-name.ts";
 import type { ParsedCsr } from "../x509/parse-csr.ts";
 
-/** A SAN as secrets and audit name it: "dns:x", "ip:x", "email:x", "uri:x"; DNS names lower-case. */
+/**
+ * A SAN as enrolment secrets, validators and the audit name it (SCEP, EST):
+ * "dns:x", "ip:x", "email:x", "uri:x"; DNS names lower-case.
+ */
 function sanText(type: SubjectAltNameType, value: string): string {
   return `${type}:${type === "dns" ? value.toLowerCase() : value}`;
 }
