@@ -30,3 +30,18 @@ export function pageSizeWithin(value: number | undefined, limits: { default: num
     throw new ChanceryError("invalid_argument", `page_size must be a whole number from 0 to ${limits.max}`);
   return Math.min(value, limits.max);
 }
+
+/**
+ * One page of a keyset listing read with one row more than the page holds:
+ * whether that row came back tells whether another page follows. Returns the
+ * rows to show and the token after the last of them ("" on the last page).
+ */
+export function keysetPage<R>(
+  rows: readonly R[],
+  size: number,
+  tokenAfter: (last: R) => string,
+): { shown: R[]; nextPageToken: string } {
+  const shown = rows.slice(0, size);
+  const last = shown[shown.length - 1];
+  return { shown, nextPageToken: rows.length > size && last !== undefined ? tokenAfter(last) : "" };
+}

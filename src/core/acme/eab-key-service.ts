@@ -17,7 +17,7 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { KeyEncryption } from "../ca/key-encryption.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
-import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
+import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
 
 /** An external account binding key as listed: everything but the HMAC key itself. */
 export interface AcmeEabKey {
@@ -171,15 +171,10 @@ export function createAcmeEabKeyService(deps: {
       const after = options.pageToken ? decodePageToken(options.pageToken) : null;
       // One row more than asked tells whether another page follows.
       const rows = await listAcmeEabKeys(pool, directoryId, after, size + 1);
-      const page = rows.slice(0, size);
-      const last = page[page.length - 1];
-      return {
-        keys: page.map(toKey),
-        nextPageToken:
-          rows.length > size && last
-            ? encodePageToken({ createdAt: new Date(last.created_at), keyId: last.key_id })
-            : "",
-      };
+      const { shown, nextPageToken } = keysetPage(rows, size, (last) =>
+        encodePageToken({ createdAt: new Date(last.created_at), keyId: last.key_id }),
+      );
+      return { keys: shown.map(toKey), nextPageToken };
     },
 
     async revoke(directoryId, keyId, by) {

@@ -24,7 +24,7 @@ import type { AuditDetail } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
-import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
+import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
 import { parseProfile } from "../profiles/profile-schema.ts";
 import { decodeBase64Strict, pemDecode } from "../x509/pem.ts";
 import { type AuthMode, authModes, type EstLabel, type EstLabelChange, type EstLabelService } from "./est-types.ts";
@@ -198,12 +198,8 @@ export function createEstLabelService(deps: { pool: DatabasePool; audit: AuditLo
       const after = page.pageToken ? decodePageToken(page.pageToken) : null;
       // One row more than asked tells whether another page follows.
       const rows = await listEstLabelsAfter(pool, after, size + 1);
-      const shown = rows.slice(0, size);
-      const last = shown[shown.length - 1];
-      return {
-        labels: shown.map(labelOf),
-        nextPageToken: rows.length > size && last ? encodePageToken(last.name) : "",
-      };
+      const { shown, nextPageToken } = keysetPage(rows, size, (last) => encodePageToken(last.name));
+      return { labels: shown.map(labelOf), nextPageToken };
     },
 
     async update(id, change, by) {

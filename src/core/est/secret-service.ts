@@ -19,7 +19,7 @@ import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 // The RFC 4514 / SAN binding rules are the ones SCEP challenges use: one notion of "the CSR asks for exactly this".
 import { normalizeBoundSans, normalizeBoundSubject, sansMatch, subjectMatches } from "../issuance/name-binding.ts";
-import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
+import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
 import type { EstEnrollmentSecret, EstLabelService, EstSecretService } from "./est-types.ts";
 import { maxSecretLifetimeSeconds, minSecretLifetimeSeconds } from "./label-service.ts";
 
@@ -131,14 +131,12 @@ export function createEstSecretService(deps: {
       await labels.get(labelId);
       const size = pageSize(page.pageSize);
       const after = page.pageToken ? decodePageToken(page.pageToken) : null;
+      // One row more than asked tells whether another page follows.
       const rows = await listEstSecrets(pool, labelId, after, size + 1);
-      const shown = rows.slice(0, size);
-      const last = shown[shown.length - 1];
-      return {
-        secrets: shown.map(toSecret),
-        nextPageToken:
-          rows.length > size && last ? encodePageToken({ createdAt: new Date(last.created_at), id: last.id }) : "",
-      };
+      const { shown, nextPageToken } = keysetPage(rows, size, (last) =>
+        encodePageToken({ createdAt: new Date(last.created_at), id: last.id }),
+      );
+      return { secrets: shown.map(toSecret), nextPageToken };
     },
 
     async revoke(id, by) {

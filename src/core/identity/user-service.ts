@@ -22,6 +22,7 @@ import type { AuditDetail, AuditEventInput } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
+import { keysetPage } from "../page-cursor.ts";
 import { isRole, type Role } from "./role.ts";
 import { normalizeSubnet } from "./subnet.ts";
 import type { User } from "./user.ts";
@@ -165,22 +166,17 @@ export function createUserService(deps: { pool: DatabasePool; audit: AuditLog; c
       // One row more than asked tells whether another page follows.
       if (orderBy === "username") {
         const rows = await listUsersByUsername(pool, cursor?.o === "username" ? cursor.u : null, pageSize + 1);
-        const page = rows.slice(0, pageSize);
-        const last = page[page.length - 1];
-        return {
-          users: page.map(toUser),
-          nextPageToken: rows.length > pageSize && last ? encodePageToken({ o: "username", u: last.username }) : "",
-        };
+        const { shown, nextPageToken } = keysetPage(rows, pageSize, (last) =>
+          encodePageToken({ o: "username", u: last.username }),
+        );
+        return { users: shown.map(toUser), nextPageToken };
       }
       const after = cursor?.o === "create_time" ? { createdAt: cursor.t, id: cursor.i } : null;
       const rows = await listUsersByCreation(pool, after, pageSize + 1);
-      const page = rows.slice(0, pageSize);
-      const last = page[page.length - 1];
-      return {
-        users: page.map(toUser),
-        nextPageToken:
-          rows.length > pageSize && last ? encodePageToken({ o: "create_time", t: last.cursor_time, i: last.id }) : "",
-      };
+      const { shown, nextPageToken } = keysetPage(rows, pageSize, (last) =>
+        encodePageToken({ o: "create_time", t: last.cursor_time, i: last.id }),
+      );
+      return { users: shown.map(toUser), nextPageToken };
     },
 
     async update(id, changes, by) {

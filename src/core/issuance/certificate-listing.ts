@@ -3,6 +3,7 @@ import type { CommonQueryMethods } from "slonik";
 import { z } from "zod";
 import { type CertificateQuery, findCertificateViews, type NotAfterBound } from "../../store/certificate-store.ts";
 import { ChanceryError } from "../errors.ts";
+import { keysetPage } from "../page-cursor.ts";
 import { type CertificateRecord, type CertificateState, toCertificateRecord } from "./certificate-record.ts";
 
 export type { NotAfterBound };
@@ -48,13 +49,10 @@ export async function listCertificates(
   const cursor = page.pageToken ? decodePageToken(page.pageToken, digest) : null;
   // One row more than asked tells whether another page follows.
   const rows = await findCertificateViews(db, toQuery(filter, now), cursor, page.pageSize + 1);
-  const shown = rows.slice(0, page.pageSize);
-  const last = shown[shown.length - 1];
-  return {
-    certificates: shown.map((row) => toCertificateRecord(row, now)),
-    nextPageToken:
-      rows.length > page.pageSize && last ? encodePageToken({ t: last.cursor_time, i: last.id, f: digest }) : "",
-  };
+  const { shown, nextPageToken } = keysetPage(rows, page.pageSize, (last) =>
+    encodePageToken({ t: last.cursor_time, i: last.id, f: digest }),
+  );
+  return { certificates: shown.map((row) => toCertificateRecord(row, now)), nextPageToken };
 }
 
 function toQuery(filter: CertificateFilter, now: Date): CertificateQuery {

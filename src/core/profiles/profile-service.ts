@@ -17,7 +17,7 @@ import type { Actor } from "../actor.ts";
 import type { AuditDetail } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import { ChanceryError } from "../errors.ts";
-import { decodePageCursor, encodePageCursor } from "../page-cursor.ts";
+import { decodePageCursor, encodePageCursor, keysetPage } from "../page-cursor.ts";
 import type { RegistryService } from "../registry/registry-service.ts";
 import { type Profile, parseProfile } from "./profile-schema.ts";
 
@@ -158,12 +158,8 @@ export function createProfileService(deps: {
       const after = options.pageToken ? decodePageToken(options.pageToken) : null;
       // One row more than asked tells whether another page follows.
       const rows = await listProfilesAfter(pool, after, pageSize + 1);
-      const page = rows.slice(0, pageSize);
-      const last = page[page.length - 1];
-      return {
-        profiles: page.map(toStored),
-        nextPageToken: rows.length > pageSize && last ? encodePageToken(last.name) : "",
-      };
+      const { shown, nextPageToken } = keysetPage(rows, pageSize, (last) => encodePageToken(last.name));
+      return { profiles: shown.map(toStored), nextPageToken };
     },
 
     async delete(name, by, options) {

@@ -31,6 +31,7 @@ import type { IssuanceService } from "../issuance/issuance-service.ts";
 import { createPolicyChecker } from "../issuance/policy-check.ts";
 import { generateKeyPairAsync } from "../keys/generate-key-pair.ts";
 import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
+import { keysetPage } from "../page-cursor.ts";
 import type { ProfileService, StoredProfile } from "../profiles/profile-service.ts";
 import type { RegistryService } from "../registry/registry-service.ts";
 import { resolveProfile } from "../registry/resolve-profile.ts";
@@ -314,15 +315,10 @@ export function createRequestService(deps: {
         after: cursor ? { createdAt: cursor.t, id: cursor.i } : null,
         limit: pageSize + 1,
       });
-      const page = rows.slice(0, pageSize);
-      const last = page[page.length - 1];
-      return {
-        requests: page.map(toRecord),
-        nextPageToken:
-          rows.length > pageSize && last
-            ? encodePageToken({ s: state ?? "", k: kind ?? "", t: last.cursor_time, i: last.id })
-            : "",
-      };
+      const { shown, nextPageToken } = keysetPage(rows, pageSize, (last) =>
+        encodePageToken({ s: state ?? "", k: kind ?? "", t: last.cursor_time, i: last.id }),
+      );
+      return { requests: shown.map(toRecord), nextPageToken };
     },
 
     async counts(caller) {

@@ -16,7 +16,7 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 import { normalizeBoundSans, normalizeBoundSubject, sansMatch, subjectMatches } from "../issuance/name-binding.ts";
-import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
+import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
 import { maxChallengeLifetimeSeconds, minChallengeLifetimeSeconds } from "./endpoint-service.ts";
 import type { ScepChallenge, ScepChallengeService, ScepEndpointService } from "./scep-types.ts";
 
@@ -132,13 +132,10 @@ export function createScepChallengeService(deps: {
       const after = page.pageToken ? decodePageToken(page.pageToken) : null;
       // One row more than asked tells whether another page follows.
       const rows = await listScepChallenges(pool, endpointId, after, size + 1);
-      const shown = rows.slice(0, size);
-      const last = shown[shown.length - 1];
-      return {
-        challenges: shown.map(toChallenge),
-        nextPageToken:
-          rows.length > size && last ? encodePageToken({ createdAt: new Date(last.created_at), id: last.id }) : "",
-      };
+      const { shown, nextPageToken } = keysetPage(rows, size, (last) =>
+        encodePageToken({ createdAt: new Date(last.created_at), id: last.id }),
+      );
+      return { challenges: shown.map(toChallenge), nextPageToken };
     },
 
     async revoke(endpointId, id, by) {

@@ -22,7 +22,7 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { KeyEncryption } from "../ca/key-encryption.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
-import { decodePageCursor, encodePageCursor, pageSizeWithin } from "../page-cursor.ts";
+import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
 import { parseProfile } from "../profiles/profile-schema.ts";
 import {
   type CaCertificateMode,
@@ -378,12 +378,8 @@ export function createScepEndpointService(deps: {
       const after = page.pageToken ? decodePageToken(page.pageToken) : null;
       // One row more than asked tells whether another page follows.
       const rows = await listScepEndpointsAfter(pool, after, size + 1);
-      const shown = rows.slice(0, size);
-      const last = shown[shown.length - 1];
-      return {
-        endpoints: shown.map(toEndpoint),
-        nextPageToken: rows.length > size && last ? encodePageToken(last.name) : "",
-      };
+      const { shown, nextPageToken } = keysetPage(rows, size, (last) => encodePageToken(last.name));
+      return { endpoints: shown.map(toEndpoint), nextPageToken };
     },
 
     async update(id, change, by) {
