@@ -167,3 +167,28 @@ export function choose(choices: Map<string, number>, value: string, flag: string
   if (found === undefined) throw new UsageError(`${flag} must be one of ${[...choices.keys()].join(", ")}`);
   return found;
 }
+
+/**
+ * Every item of a paged List RPC, page after page: the CLI prints and
+ * searches whole lists. `pick` names the response's repeated field.
+ */
+export async function listAll<R extends { nextPageToken: string }, T>(
+  fetchPage: (pageToken: string) => Promise<R>,
+  pick: (page: R) => readonly T[],
+): Promise<T[]> {
+  const items: T[] = [];
+  let pageToken = "";
+  do {
+    const page = await fetchPage(pageToken);
+    items.push(...pick(page));
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return items;
+}
+
+/** All of standard input, as text (secrets and codes given as "-"). */
+export async function readStdin(): Promise<string> {
+  let text = "";
+  for await (const chunk of process.stdin) text += chunk;
+  return text;
+}

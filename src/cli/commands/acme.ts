@@ -18,6 +18,7 @@ import {
   enumChoices,
   int,
   list,
+  listAll,
   need,
   print,
   str,
@@ -217,13 +218,10 @@ async function eab(action: string | undefined, context: CommandContext): Promise
     }
     case "list": {
       const parent = await resolveDirectory(api, args[0]);
-      const keys = [];
-      let pageToken = "";
-      do {
-        const page = await api.acme.listExternalAccountKeys({ parent, pageSize: 1000, pageToken });
-        keys.push(...page.externalAccountKeys);
-        pageToken = page.nextPageToken;
-      } while (pageToken);
+      const keys = await listAll(
+        (pageToken) => api.acme.listExternalAccountKeys({ parent, pageSize: 1000, pageToken }),
+        (page) => page.externalAccountKeys,
+      );
       print(context, ExternalAccountKeySchema, keys, keyColumns);
       return 0;
     }

@@ -17,6 +17,7 @@ import {
   durationSeconds,
   enumChoices,
   list,
+  listAll,
   need,
   print,
   readText,
@@ -57,14 +58,13 @@ async function resolveLabel(api: AdminClients, arg: string | undefined): Promise
   const given = need(arg, "label (estLabels/ID, ID or its label)");
   if (given.startsWith("estLabels/")) return given;
   if (uuidPattern.test(given)) return `estLabels/${given}`;
-  let pageToken = "";
-  do {
-    const page = await api.est.listEstLabels({ pageSize: 1000, pageToken });
-    const found = page.estLabels.find((l) => l.label === given);
-    if (found) return found.name;
-    pageToken = page.nextPageToken;
-  } while (pageToken);
-  throw new UsageError(`no EST label "${given}"`);
+  const labels = await listAll(
+    (pageToken) => api.est.listEstLabels({ pageSize: 1000, pageToken }),
+    (page) => page.estLabels,
+  );
+  const found = labels.find((l) => l.label === given);
+  if (!found) throw new UsageError(`no EST label "${given}"`);
+  return found.name;
 }
 
 type LabelInit = MessageInitShape<typeof EstLabelSchema>;
@@ -130,13 +130,10 @@ async function label(action: string | undefined, context: CommandContext): Promi
   const { api, args, flags } = context;
   switch (action) {
     case "list": {
-      const labels = [];
-      let pageToken = "";
-      do {
-        const page = await api.est.listEstLabels({ pageSize: 1000, pageToken });
-        labels.push(...page.estLabels);
-        pageToken = page.nextPageToken;
-      } while (pageToken);
+      const labels = await listAll(
+        (pageToken) => api.est.listEstLabels({ pageSize: 1000, pageToken }),
+        (page) => page.estLabels,
+      );
       print(context, EstLabelSchema, labels, labelColumns);
       return 0;
     }
@@ -208,13 +205,10 @@ async function secret(action: string | undefined, context: CommandContext): Prom
     }
     case "list": {
       const parent = await resolveLabel(api, args[0]);
-      const secrets = [];
-      let pageToken = "";
-      do {
-        const page = await api.est.listEstEnrollmentSecrets({ parent, pageSize: 1000, pageToken });
-        secrets.push(...page.estEnrollmentSecrets);
-        pageToken = page.nextPageToken;
-      } while (pageToken);
+      const secrets = await listAll(
+        (pageToken) => api.est.listEstEnrollmentSecrets({ parent, pageSize: 1000, pageToken }),
+        (page) => page.estEnrollmentSecrets,
+      );
       print(context, EstEnrollmentSecretSchema, secrets, secretColumns);
       return 0;
     }

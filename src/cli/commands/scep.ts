@@ -5,6 +5,7 @@ import {
   CreateScepChallengeResponseSchema,
   type ScepChallenge,
   ScepChallengeSchema,
+  type ScepEndpoint,
   ScepEndpoint_CaCertificateMode,
   ScepEndpoint_ChallengeMode,
   ScepEndpointSchema,
@@ -20,9 +21,11 @@ import {
   durationSeconds,
   enumChoices,
   list,
+  listAll,
   need,
   parseSan,
   print,
+  readStdin,
   str,
   time,
   UsageError,
@@ -81,14 +84,12 @@ async function resolveEndpoint(api: AdminClients, arg: string | undefined): Prom
   const given = need(arg, "endpoint (scepEndpoints/ID, ID or its name)");
   if (given.startsWith("scepEndpoints/")) return given;
   if (uuidPattern.test(given)) return `scepEndpoints/${given}`;
-  const endpoints = [];
-  let pageToken = "";
+  let endpoints: ScepEndpoint[];
   try {
-    do {
-      const page = await api.scep.listScepEndpoints({ pageSize: 1000, pageToken });
-      endpoints.push(...page.scepEndpoints);
-      pageToken = page.nextPageToken;
-    } while (pageToken);
+    endpoints = await listAll(
+      (pageToken) => api.scep.listScepEndpoints({ pageSize: 1000, pageToken }),
+      (page) => page.scepEndpoints,
+    );
   } catch (err) {
     if (err instanceof ConnectError && err.code === Code.PermissionDenied)
       throw new UsageError(`looking up the endpoint "${given}" by name needs the admin role: give scepEndpoints/ID`);
@@ -108,9 +109,7 @@ async function secret(context: CommandContext, flag: string, stdinTaken: { used:
   if (value !== "-") return value;
   if (stdinTaken.used) throw new UsageError(`only one secret flag can read standard input, not --${flag} as well`);
   stdinTaken.used = true;
-  let text = "";
-  for await (const chunk of process.stdin) text += chunk;
-  return text.replace(/\r?\n$/, "");
+  return (await readStdin()).replace(/\r?\n$/, "");
 }
 
 type EndpointInit = MessageInitShape<typeof ScepEndpointSchema>;
@@ -204,13 +203,10 @@ async function endpoint(action: string | undefined, context: CommandContext): Pr
   const { api, args, flags } = context;
   switch (action) {
     case "list": {
-      const endpoints = [];
-      let pageToken = "";
-      do {
-        const page = await api.scep.listScepEndpoints({ pageSize: 1000, pageToken });
-        endpoints.push(...page.scepEndpoints);
-        pageToken = page.nextPageToken;
-      } while (pageToken);
+      const endpoints = await listAll(
+        (pageToken) => api.scep.listScepEndpoints({ pageSize: 1000, pageToken }),
+        (page) => page.scepEndpoints,
+      );
       print(context, ScepEndpointSchema, endpoints, endpointColumns);
       return 0;
     }
@@ -287,13 +283,10 @@ async function challenge(action: string | undefined, context: CommandContext): P
     }
     case "list": {
       const parent = await resolveEndpoint(api, args[0]);
-      const challenges = [];
-      let pageToken = "";
-      do {
-        const page = await api.scep.listScepChallenges({ parent, pageSize: 1000, pageToken });
-        challenges.push(...page.scepChallenges);
-        pageToken = page.nextPageToken;
-      } while (pageToken);
+      const challenges = await listAll(
+        (pageToken) => api.scep.listScepChallenges({ parent, pageSize: 1000, pageToken }),
+        (page) => page.scepChallenges,
+      );
       print(context, ScepChallengeSchema, challenges, challengeColumns);
       return 0;
     }

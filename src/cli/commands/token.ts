@@ -12,6 +12,7 @@ import {
   durationSeconds,
   need,
   print,
+  readStdin,
   str,
   time,
   UsageError,
@@ -117,9 +118,3 @@ export const token: CommandGroup = {
     }
   },
 };
-
-async function readStdin(): Promise<string> {
-  let text = "";
-  for await (const chunk of process.stdin) text += chunk;
-  return text;
-}
