@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configSchema } from "../src/config/config-schema.ts";
 import { openssl } from "../src/core/x509/testing/openssl.ts";
 import { startGateway } from "../src/gateway.ts";
+import { loopbackListeners } from "./support/loopback-listeners.ts";
 import { testLogger } from "./support/test-core.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
@@ -25,14 +26,7 @@ describe("gateway start and stop (against an external DATABASE_URL)", () => {
     configSchema.parse({
       dataDir,
       database: { url: db.url },
-      listen: {
-        metrics: "127.0.0.1:0",
-        admin: "127.0.0.1:0",
-        ocsp: "127.0.0.1:0",
-        acme: "127.0.0.1:0",
-        scep: "127.0.0.1:0",
-        est: "127.0.0.1:0",
-      },
+      listen: loopbackListeners,
       log: { level: "silent" },
     });
 

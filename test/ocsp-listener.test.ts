@@ -18,6 +18,7 @@ import {
   RevocationReason,
   SubjectAltName_Type,
 } from "../src/gen/chancery/admin/v1/certificate_pb.js";
+import { loopbackListeners } from "./support/loopback-listeners.ts";
 import { testLogger } from "./support/test-core.ts";
 import { bearer, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
@@ -171,14 +172,7 @@ describe("OCSP responder on the revocation listener", () => {
           dataDir,
           database: { url: env.db.url },
           keyEncryptionKeyFile: path.join(env.dataDir, "kek"),
-          listen: {
-            metrics: "127.0.0.1:0",
-            admin: "127.0.0.1:0",
-            ocsp: "127.0.0.1:0",
-            acme: "127.0.0.1:0",
-            scep: "127.0.0.1:0",
-            est: "127.0.0.1:0",
-          },
+          listen: loopbackListeners,
           log: { level: "silent" },
         }),
         testLogger,

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config/config-schema.ts";
 import { unusedPort } from "../../src/core/acme/validation/testing/test-challenge-servers.ts";
 import { type Gateway, startGateway } from "../../src/gateway.ts";
+import { loopbackListeners } from "../support/loopback-listeners.ts";
 import { testLogger } from "../support/test-core.ts";
 import {
   createRawAcme,
@@ -233,14 +234,7 @@ describe("ACME request checks (RFC 8555 §6.2-§6.5)", () => {
           dataDir,
           database: { url: t.env.db.url },
           keyEncryptionKeyFile: path.join(t.env.dataDir, "kek"),
-          listen: {
-            metrics: "127.0.0.1:0",
-            admin: "127.0.0.1:0",
-            ocsp: "127.0.0.1:0",
-            acme: `127.0.0.1:${port}`,
-            scep: "127.0.0.1:0",
-            est: "127.0.0.1:0",
-          },
+          listen: { ...loopbackListeners, acme: `127.0.0.1:${port}` },
           acme: { baseUrl: t.baseUrl },
           log: { level: "silent" },
         }),

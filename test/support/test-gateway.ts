@@ -7,6 +7,7 @@ import { createGrpcClient } from "../../src/admin/testing/grpc-test-client.ts";
 import { configSchema } from "../../src/config/config-schema.ts";
 import { bootstrapAdmin } from "../../src/core/identity/bootstrap-admin.ts";
 import { type Gateway, startGateway } from "../../src/gateway.ts";
+import { loopbackListeners } from "./loopback-listeners.ts";
 import { testLogger } from "./test-core.ts";
 import { createTestDatabase, type TestDatabase } from "./test-database.ts";
 
@@ -41,14 +42,7 @@ export async function startTestGateway(
     configSchema.parse({
       dataDir,
       database: { url: db.url },
-      listen: {
-        metrics: "127.0.0.1:0",
-        admin: "127.0.0.1:0",
-        ocsp: "127.0.0.1:0",
-        acme: options.listenAcme ?? "127.0.0.1:0",
-        scep: "127.0.0.1:0",
-        est: "127.0.0.1:0",
-      },
+      listen: { ...loopbackListeners, acme: options.listenAcme ?? "127.0.0.1:0" },
       ...(options.acme ? { acme: options.acme } : {}),
       log: { level: "silent" },
     }),

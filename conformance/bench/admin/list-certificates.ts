@@ -30,6 +30,7 @@ import { configSchema } from "../../../src/config/config-schema.ts";
 import { bootstrapAdmin } from "../../../src/core/identity/bootstrap-admin.ts";
 import { type Gateway, startGateway } from "../../../src/gateway.ts";
 import { runningEmbeddedPostgresUri } from "../../../src/store/embedded-postgres.ts";
+import { loopbackListeners } from "../../../test/support/loopback-listeners.ts";
 import type { ClientJob, ClientResult, ShapeResult } from "./client.ts";
 import { explainShapes } from "./explain-shapes.ts";
 import { type FilledStore, fillStore } from "./fill-store.ts";
@@ -124,13 +125,7 @@ async function main() {
     gateway = await startGateway(
       configSchema.parse({
         dataDir,
-        listen: {
-          metrics: "127.0.0.1:0",
-          admin: "127.0.0.1:0",
-          acme: "127.0.0.1:0",
-          scep: "127.0.0.1:0",
-          est: "127.0.0.1:0",
-        },
+        listen: loopbackListeners,
         log: { level: "warn" },
       }),
       logger,

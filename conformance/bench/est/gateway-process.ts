@@ -18,6 +18,7 @@ import { loadKeyEncryptionKey } from "../../../src/config/load-key-encryption-ke
 import { createKeyEncryption } from "../../../src/core/ca/key-encryption.ts";
 import { bootstrapAdmin } from "../../../src/core/identity/bootstrap-admin.ts";
 import { startGateway } from "../../../src/gateway.ts";
+import { loopbackListeners } from "../../../test/support/loopback-listeners.ts";
 
 export interface GatewayJob {
   readonly dataDir: string;
@@ -39,14 +40,7 @@ const logger = pino({ level: "warn" });
 async function run(job: GatewayJob): Promise<void> {
   const config = configSchema.parse({
     dataDir: job.dataDir,
-    listen: {
-      metrics: "127.0.0.1:0",
-      admin: "127.0.0.1:0",
-      ocsp: "127.0.0.1:0",
-      acme: "127.0.0.1:0",
-      scep: "127.0.0.1:0",
-      est: "127.0.0.1:0",
-    },
+    listen: loopbackListeners,
     log: { level: "warn" },
   });
   const gateway = await startGateway(config, logger);

@@ -25,6 +25,7 @@ import { generateKeyPair } from "../../../src/core/keys/generate-key-pair.ts";
 import { createCertificateSigningRequest } from "../../../src/core/x509/certificate-signing-request.ts";
 import { pemEncode } from "../../../src/core/x509/pem.ts";
 import { startGateway } from "../../../src/gateway.ts";
+import { loopbackListeners } from "../../../test/support/loopback-listeners.ts";
 
 export interface GatewayJob {
   readonly dataDir: string;
@@ -42,14 +43,7 @@ const logger = pino({ level: "warn" });
 async function run(job: GatewayJob): Promise<void> {
   const config = configSchema.parse({
     dataDir: job.dataDir,
-    listen: {
-      metrics: "127.0.0.1:0",
-      admin: "127.0.0.1:0",
-      ocsp: "127.0.0.1:0",
-      acme: "127.0.0.1:0",
-      scep: "127.0.0.1:0",
-      est: "127.0.0.1:0",
-    },
+    listen: loopbackListeners,
     log: { level: "warn" },
   });
   const gateway = await startGateway(config, logger);

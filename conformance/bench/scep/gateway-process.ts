@@ -47,6 +47,7 @@ import { createOcspPresigner } from "../../../src/core/ocsp/ocsp-presigner.ts";
 import { createCertificateSigningRequest } from "../../../src/core/x509/certificate-signing-request.ts";
 import { pemEncode } from "../../../src/core/x509/pem.ts";
 import { startGateway } from "../../../src/gateway.ts";
+import { loopbackListeners } from "../../../test/support/loopback-listeners.ts";
 
 export interface GatewayJob {
   readonly dataDir: string;
@@ -127,14 +128,7 @@ pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unkn
 async function run(job: GatewayJob): Promise<void> {
   const config = configSchema.parse({
     dataDir: job.dataDir,
-    listen: {
-      metrics: "127.0.0.1:0",
-      admin: "127.0.0.1:0",
-      ocsp: "127.0.0.1:0",
-      acme: "127.0.0.1:0",
-      scep: "127.0.0.1:0",
-      est: "127.0.0.1:0",
-    },
+    listen: loopbackListeners,
     log: { level: "warn" },
   });
   const gateway = await startGateway(config, logger);
