@@ -22,7 +22,7 @@ import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
 import { buildCertsOnlyPkcs7 } from "../x509/certs-only-pkcs7.ts";
 import { oids } from "../x509/oids.ts";
-import { readCertificate } from "../x509/parse-certificate.ts";
+import { type CertificateView, readCertificate } from "../x509/parse-certificate.ts";
 import { type ParsedCsr, parseCsr } from "../x509/parse-csr.ts";
 import {
   buildCertRep,
@@ -228,14 +228,9 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
 
   /** A certificate we issued that is valid now, or why it cannot vouch for a requester. */
   async function ourValidCertificate(
-    signerDer: Buffer,
+    signer: CertificateView,
   ): Promise<{ ok: true; record: CertificateRecord } | { ok: false; reason: string }> {
-    let serialHex: string;
-    try {
-      serialHex = readCertificate(signerDer).serialHex;
-    } catch {
-      return { ok: false, reason: "the signer certificate cannot be read" };
-    }
+    const serialHex = signer.serialHex;
     let record: CertificateRecord;
     try {
       record = await deps.issuance.get(serialHex);
@@ -244,7 +239,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
         return { ok: false, reason: "the signer certificate was not issued here" };
       throw err;
     }
-    if (!record.der.equals(signerDer)) return { ok: false, reason: "the signer certificate was not issued here" };
+    if (!record.der.equals(signer.der)) return { ok: false, reason: "the signer certificate was not issued here" };
     if (record.state !== "valid") return { ok: false, reason: `the signer certificate is ${record.state}` };
     return { ok: true, record };
   }
@@ -395,11 +390,11 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     // Who signed: for PKCSReq the CSR's own key (a self-signed certificate, §2.3) or a certificate we
     // issued (re-enrolment); for RenewalReq a valid certificate we issued, whose identity it renews.
     let renewed: CertificateRecord | null = null;
-    const signer = readCertificate(parsed.signerCertificateDer);
+    const signer = parsed.signerCertificate;
     const signedByCsrKey = Buffer.from(signer.publicKey.der).equals(Buffer.from(csr.publicKeySpki));
     if (messageType === scepMessageTypes.renewalReq) {
       if (!endpoint.renewalAllowed) return failure(failInfos.badRequest, "renewal is not allowed on this endpoint");
-      const ours = await ourValidCertificate(parsed.signerCertificateDer);
+      const ours = await ourValidCertificate(signer);
       if (!ours.ok) return failure(failInfos.badCertId, `RenewalReq: ${ours.reason}`);
       // Same profile: a renewal keeps the kind of certificate (a TLS server certificate does not renew into a
       // device one). Any of our CAs: after a rollover the endpoint's CA is not the one that issued it.
@@ -407,7 +402,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
         return failure(failInfos.badCertId, `RenewalReq: the signer certificate was issued under another profile`);
       renewed = ours.record;
     } else if (!signedByCsrKey) {
-      const ours = await ourValidCertificate(parsed.signerCertificateDer);
+      const ours = await ourValidCertificate(signer);
       if (!ours.ok)
         return failure(failInfos.badMessageCheck, `PKCSReq signed by another key than the CSR's: ${ours.reason}`);
     }
@@ -544,9 +539,9 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     const row = await findNewestScepTransaction(pool, endpoint.id, parsed.transactionId);
     if (!row?.subject_der.equals(subjectDer))
       return failure(failInfos.badCertId, "no enrolment with this transactionID and subject");
-    const signerKey = Buffer.from(readCertificate(parsed.signerCertificateDer).publicKey.der);
+    const signerKey = Buffer.from(parsed.signerCertificate.publicKey.der);
     if (!createHash("sha256").update(signerKey).digest().equals(row.public_key_sha256)) {
-      const ours = await ourValidCertificate(parsed.signerCertificateDer);
+      const ours = await ourValidCertificate(parsed.signerCertificate);
       if (!ours.ok) return failure(failInfos.badCertId, "CertPoll signed by another key than the enrolment's");
     }
     return currentOutcome(row, endpoint, sourceIp);
@@ -639,7 +634,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       };
       // RFC 8894 §3.3.2: a SUCCESS reply is encrypted to the signer's key by key transport, which needs RSA;
       // refused before anything is issued that could not be handed over.
-      if (readCertificate(parsed.signerCertificateDer).publicKey.algorithmOid !== oids.rsaEncryption)
+      if (parsed.signerCertificate.publicKey.algorithmOid !== oids.rsaEncryption)
         return answer(failure(failInfos.badAlg, "the requester's certificate must have an RSA key (key transport)"));
       // RFC 8894 §3.5.2: SHA-1 only for endpoints opened to legacy devices.
       if (parsed.digest === "sha1" && !endpoint.legacyCrypto)

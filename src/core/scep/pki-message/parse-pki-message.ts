@@ -111,6 +111,7 @@ export function parsePkiMessage(der: Uint8Array): ParsedPkiMessage {
         ...identified,
         digest,
         signerCertificateDer: Buffer.from(identity.signer.der),
+        signerCertificate: identity.signer,
         signingTime: readSigningTime(reader, attributes),
         envelope: Buffer.from(content),
       };

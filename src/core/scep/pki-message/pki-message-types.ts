@@ -1,4 +1,5 @@
 import type { KeyObject } from "node:crypto";
+import type { CertificateView } from "../../x509/parse-certificate.ts";
 import type { FailInfo, PkiStatus, ScepMessageType } from "../scep-types.ts";
 
 /** Content-encryption algorithms of an envelope (RFC 8894 §3.5.2 AES mandatory; the rest legacy). */
@@ -42,6 +43,8 @@ export interface ParsedPkiMessage {
   readonly senderNonce: Buffer;
   /** The signer's certificate (self-signed for a first PKCSReq, our certificate for RenewalReq). */
   readonly signerCertificateDer: Buffer;
+  /** The same certificate, read (its serial, subject and public key), so callers need not parse it again. */
+  readonly signerCertificate: CertificateView;
   readonly digest: MessageDigest;
   /** signingTime signed attribute when present. */
   readonly signingTime: Date | null;
