@@ -19,6 +19,13 @@ check() {
   fi
 }
 
+# contains GREP-ARGS...: grep that reads all of its input. Under pipefail, `producer | grep -q`
+# fails at random: grep -q exits at the first match and the producer's next write gets SIGPIPE.
+contains() {
+  grep "$@" >/dev/null
+}
+export -f contains # for the checks that run in `bash -c`
+
 # wait_for TIMEOUT_SECONDS CMD...: retry CMD every 0.5 s until it succeeds.
 wait_for() {
   local deadline=$((SECONDS + $1))

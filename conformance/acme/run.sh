@@ -49,7 +49,7 @@ check "pebble-challtestsrv answers DNS" wait_for 20 bash -c "curl -fsS -X POST h
 ca="$data/root-ca.pem"
 directory="https://localhost:$acme/acme/default/directory"
 check "the directory is served over HTTPS with absolute URLs" bash -c \
-  "curl -fsS --cacert '$ca' '$directory' | grep -q '\"newNonce\":\"https://localhost:$acme/acme/default/new-nonce\"'"
+  "curl -fsS --cacert '$ca' '$directory' | contains '\"newNonce\":\"https://localhost:$acme/acme/default/new-nonce\"'"
 
 # Every chain a client saved verifies against the root, for the expected name.
 verify_chain() { # FILE NAME
@@ -57,7 +57,7 @@ verify_chain() { # FILE NAME
   awk 'BEGIN{n=0} /BEGIN CERT/{n++} n==1' "$1" > "$leaf"
   awk 'BEGIN{n=0} /BEGIN CERT/{n++} n>1' "$1" > "$rest"
   openssl verify -CAfile "$ca" -untrusted "$rest" -purpose sslserver "$leaf" &&
-    openssl x509 -in "$leaf" -noout -ext subjectAltName | grep -q "$2"
+    openssl x509 -in "$leaf" -noout -ext subjectAltName | contains "$2"
 }
 
 # --- certbot ---------------------------------------------------------------
@@ -122,7 +122,7 @@ pending_request() {
     json_field '.requests?.find(r=>r.protocolRequester?.startsWith("acme-account:"))?.name ?? ""'
 }
 check "the finalized order waits in the approval queue" wait_for 60 bash -c \
-  "$(declare -f admin_call json_field pending_request); ca='$ca' token='$token' base='$base' node='$node'; pending_request | grep -q requests/"
+  "$(declare -f admin_call json_field pending_request); ca='$ca' token='$token' base='$base' node='$node'; pending_request | contains requests/"
 request=$(pending_request)
 check "an admin approves it through the admin API" admin_call RequestService/ApproveRequest "{\"name\":\"$request\"}"
 wait "$lego_pid"

@@ -49,7 +49,7 @@ crl_number() { printf '%d' "0x$(openssl crl -inform DER -in "$1" -noout -crlnumb
 check "curl downloads the CRL as DER (application/pkix-crl)" bash -c \
   "[ \"\$(curl -fsS -o '$work/first.crl' -w '%{content_type}' '$public/crl/$id.crl')\" = application/pkix-crl ]"
 check "openssl verifies the CRL's signature with the CA chain" bash -c \
-  "openssl crl -inform DER -in '$work/first.crl' -CAfile '$chain' -verify -noout 2>&1 | grep -q 'verify OK'"
+  "openssl crl -inform DER -in '$work/first.crl' -CAfile '$chain' -verify -noout 2>&1 | contains 'verify OK'"
 check "the CRL comes with ETag, Last-Modified, Expires and Cache-Control max-age" bash -c \
   "curl -fsS -D '$work/headers' -o /dev/null '$public/crl/$id.crl' &&
    grep -qi '^etag: \"[0-9a-f]\{64\}\"' '$work/headers' && grep -qi '^last-modified: ' '$work/headers' &&
@@ -80,22 +80,22 @@ for leaf in revoked kept; do
   json_field .certificatePem < "$work/$leaf-issued.json" > "$work/$leaf.pem" 2> /dev/null
 done
 check "the issued certificates carry the listener's CRL URL as their CDP" bash -c \
-  "openssl x509 -in '$work/revoked.pem' -noout -ext crlDistributionPoints | grep -qF '$public/crl/$id.crl'"
+  "openssl x509 -in '$work/revoked.pem' -noout -ext crlDistributionPoints | contains -F '$public/crl/$id.crl'"
 before=$(crl_number "$work/first.crl")
 echo "{\"name\": \"$(json_field .name < "$work/revoked-issued.json")\", \"reason\": \"REVOCATION_REASON_KEY_COMPROMISE\"}" \
   > "$work/revoke.json"
 check "buf curl revokes one certificate" bash -c \
   "buf curl --protocol grpc --cacert '$ca' -H 'Authorization: Bearer $token' -d @'$work/revoke.json' \
-     '$base/chancery.admin.v1.CertificateService/RevokeCertificate' | grep -q REVOCATION_REASON_KEY_COMPROMISE"
+     '$base/chancery.admin.v1.CertificateService/RevokeCertificate' | contains REVOCATION_REASON_KEY_COMPROMISE"
 newer_crl() {
   curl -fsS -o "$work/new.crl" "$public/crl/$id.crl" && [ "$(crl_number "$work/new.crl")" -gt "$before" ]
 }
 check "a new CRL (higher cRLNumber) is published within 15 s" wait_for 15 newer_crl
 openssl crl -inform DER -in "$work/new.crl" -out "$work/new.crl.pem" 2> /dev/null
 check "the new CRL verifies and lists the revoked serial with keyCompromise" bash -c \
-  "openssl crl -in '$work/new.crl.pem' -CAfile '$chain' -verify -noout 2>&1 | grep -q 'verify OK' &&
+  "openssl crl -in '$work/new.crl.pem' -CAfile '$chain' -verify -noout 2>&1 | contains 'verify OK' &&
    serial=\$(openssl x509 -in '$work/revoked.pem' -noout -serial | cut -d= -f2) &&
-   openssl crl -in '$work/new.crl.pem' -noout -text | grep -A6 \"Serial Number: \$serial\" | grep -q 'Key Compromise'"
+   openssl crl -in '$work/new.crl.pem' -noout -text | grep -A6 \"Serial Number: \$serial\" | contains 'Key Compromise'"
 check "openssl verify -crl_check rejects the revoked certificate" bash -c \
   "! openssl verify -crl_check -CAfile '$chain' -CRLfile '$work/new.crl.pem' '$work/revoked.pem' > '$work/v1' 2>&1 &&
    grep -q 'certificate revoked' '$work/v1'"

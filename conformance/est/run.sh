@@ -70,7 +70,7 @@ certs_of() { base64 -d "$work/$1" | openssl pkcs7 -inform DER -print_certs -out 
 # verified PEM SUBJECT: the certificate chains to the gateway's root and has this subject.
 verified() {
   openssl verify -CAfile "$ca" -untrusted "$chain" -purpose sslclient "$work/$1" &&
-    openssl x509 -in "$work/$1" -noout -subject | grep -q "$2"
+    openssl x509 -in "$work/$1" -noout -subject | contains "$2"
 }
 same_key() { # PEM KEY-FILE KEY-FORM
   [ "$(openssl x509 -in "$work/$1" -noout -pubkey)" = "$(openssl pkey -inform "$3" -in "$work/$2" -pubout)" ]
@@ -89,7 +89,7 @@ cacerts() {
 check "cacerts: a base64 certs-only PKCS#7 that openssl pkcs7 -print_certs reads" cacerts
 csrattrs() {
   expect 200 "$(est_call csrattrs "$url/csrattrs")" && grep -qi '^content-type: application/csrattrs' "$work/csrattrs.h" &&
-    base64 -d "$work/csrattrs" | openssl asn1parse -inform DER | tee "$work/csrattrs.txt" | grep -q commonName
+    base64 -d "$work/csrattrs" | openssl asn1parse -inform DER | tee "$work/csrattrs.txt" | contains commonName
 }
 check "csrattrs: what the profile wants, decoded by openssl asn1parse" csrattrs
 
@@ -104,7 +104,7 @@ basic() {
   expect 200 "$(enroll device.p7 device simpleenroll --user "admin:$token")" &&
     grep -qi '^content-type: application/pkcs7-mime; smime-type=certs-only' "$work/device.p7.h" &&
     certs_of device.p7 device.pem && verified device.pem 'CN = est-device' && same_key device.pem device.key PEM &&
-    openssl x509 -in "$work/device.pem" -noout -ext subjectAltName | grep -q 'DNS:est-device.example.test'
+    openssl x509 -in "$work/device.pem" -noout -ext subjectAltName | contains 'DNS:est-device.example.test'
 }
 check "simpleenroll with HTTP Basic (a gateway admin's token): the certificate verifies, for the CSR" basic
 new_csr second "/CN=est-second"
@@ -239,8 +239,10 @@ bound_enroll() {
 bound_right() {
   expect 200 "$(bound_enroll bound-right right)" &&
     # The answer's body: after its headers, the base64 lines (s_client may add its own lines after it).
-    sed -n '/^HTTP\/1.1/,$p' "$work/bound-right.response" | sed '1,/^\r$/d' | awk '!/^[A-Za-z0-9+\/=]+$/{exit} 1' | base64 -d |
-    openssl pkcs7 -inform DER -print_certs | grep -q 'CN = bound-right'
+    # awk reads to the end rather than exit early: an early exit would SIGPIPE sed under pipefail.
+    sed -n '/^HTTP\/1.1/,$p' "$work/bound-right.response" | sed '1,/^\r$/d' |
+    awk 'done { next } !/^[A-Za-z0-9+\/=]+$/ { done = 1; next } 1' | base64 -d |
+    openssl pkcs7 -inform DER -print_certs | contains 'CN = bound-right'
 }
 check "the CSR carrying this TLS connection's tls-exporter value is enrolled" bound_right
 bound_wrong() { expect 403 "$(bound_enroll bound-wrong wrong)" && grep -q 'channel binding' "$work/bound-wrong.response"; }

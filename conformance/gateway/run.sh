@@ -30,7 +30,7 @@ trap cleanup EXIT
 
 # The [p] keeps pgrep from matching the shell that runs it.
 postgres_gone() { ! pgrep -f -- "-D $data/[p]ostgres" >/dev/null; }
-ready() { curl -fsS "http://127.0.0.1:$port/readyz" | grep -q '"ready"'; }
+ready() { curl -fsS "http://127.0.0.1:$port/readyz" | contains '"ready"'; }
 
 start_gateway
 check "npm start on embedded defaults becomes ready within 120 s" wait_for 120 ready
@@ -39,20 +39,20 @@ check "the printed location names the chain file" grep -q "CA chain written to $
 fingerprint=$(openssl x509 -in "$data/root-ca.pem" -noout -fingerprint -sha256 | cut -d= -f2)
 check "the printed root fingerprint is the one openssl computes" grep -q "SHA-256 fingerprint $fingerprint" "$log"
 check "the root is ECDSA P-256, self-signed, CA:TRUE" bash -c \
-  "openssl x509 -in '$data/root-ca.pem' -noout -text | grep -q 'prime256v1' &&
-   openssl x509 -in '$data/root-ca.pem' -noout -text | grep -q 'CA:TRUE' &&
+  "openssl x509 -in '$data/root-ca.pem' -noout -text | contains 'prime256v1' &&
+   openssl x509 -in '$data/root-ca.pem' -noout -text | contains 'CA:TRUE' &&
    openssl verify -CAfile '$data/root-ca.pem' '$data/root-ca.pem'"
 check "openssl verifies the issuing CA against the root" bash -c \
-  "openssl verify -CAfile '$data/root-ca.pem' '$data/ca-chain.pem' | grep -q OK"
+  "openssl verify -CAfile '$data/root-ca.pem' '$data/ca-chain.pem' | contains OK"
 check "openssl verifies the self-issued listener certificate for localhost and 127.0.0.1" bash -c \
   "openssl verify -CAfile '$data/root-ca.pem' -untrusted '$data/ca-chain.pem' -verify_hostname localhost '$data/tls/listener.crt' &&
    openssl verify -CAfile '$data/root-ca.pem' -untrusted '$data/ca-chain.pem' -verify_ip 127.0.0.1 '$data/tls/listener.crt'"
 check "/healthz answers 200" curl -fsS "http://127.0.0.1:$port/healthz"
-check "/readyz says the database is reachable" bash -c "curl -fsS http://127.0.0.1:$port/readyz | grep -q '\"database\":\"ok\"'"
+check "/readyz says the database is reachable" bash -c "curl -fsS http://127.0.0.1:$port/readyz | contains '\"database\":\"ok\"'"
 check "/metrics is Prometheus text with the issuance counters" bash -c \
-  "curl -fsS http://127.0.0.1:$port/metrics | grep -q '^chancery_certificates_issued_total'"
+  "curl -fsS http://127.0.0.1:$port/metrics | contains '^chancery_certificates_issued_total'"
 check "the key-encryption key file is private (0600)" bash -c "[ \$(stat -c %a '$data/kek') = 600 ]"
-check "no TCP port is opened for the embedded Postgres" bash -c "ss -ltnp >/dev/null && ! ss -ltnp | grep -q postgres"
+check "no TCP port is opened for the embedded Postgres" bash -c "ss -ltnp >/dev/null && ! ss -ltnp | contains postgres"
 
 kill -TERM "$pid"
 check "SIGTERM stops the gateway with exit code 0 within 30 s" bash -c "

@@ -61,7 +61,7 @@ check "an endpoint without legacy algorithms is created" create_endpoint modern 
 
 url="http://127.0.0.1:$scep/scep"
 check "GetCACaps advertises the RFC 8894 capabilities" bash -c \
-  "curl -fsS '$url/static/pkiclient.exe?operation=GetCACaps' | tee '$work/caps' | grep -qx SCEPStandard &&
+  "curl -fsS '$url/static/pkiclient.exe?operation=GetCACaps' | tee '$work/caps' | contains -x SCEPStandard &&
    grep -qx AES '$work/caps' && grep -qx POSTPKIOperation '$work/caps' && grep -qx SHA-256 '$work/caps' &&
    grep -qx Renewal '$work/caps' && grep -qx DES3 '$work/caps'"
 check "a modern endpoint does not offer SHA-1 or DES3" bash -c \
@@ -93,7 +93,7 @@ refused() {
 }
 verify_device() { # CERT CN
   openssl verify -CAfile "$ca" -untrusted "$chain" -purpose sslclient "$1" &&
-    openssl x509 -in "$1" -noout -subject | grep -q "CN *= *$2"
+    openssl x509 -in "$1" -noout -subject | contains "CN *= *$2"
 }
 
 check "scepclient enrols with the static challenge" enrol static1 static -cn device-static -challenge conformance-static-secret
@@ -148,7 +148,7 @@ pending_request() {
     json_field '.requests?.find(r=>r.protocolRequester?.startsWith("scep:approval/"))?.name ?? ""'
 }
 check "the enrolment waits in the approval queue (PENDING)" wait_for 60 bash -c \
-  "$(declare -f admin_call json_field pending_request); ca='$ca' token='$token' base='$base' node='$node'; pending_request | grep -q requests/"
+  "$(declare -f admin_call json_field pending_request); ca='$ca' token='$token' base='$base' node='$node'; pending_request | contains requests/"
 check "scepclient was told PENDING" wait_for 10 grep -q PENDING "$work/pending1/out.log"
 request=$(pending_request)
 check "an admin approves it through the admin API" admin_call RequestService/ApproveRequest "{\"name\":\"$request\"}"
