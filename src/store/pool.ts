@@ -22,6 +22,12 @@ export async function createDatabasePool(
     queryRetryLimit: 0,
     transactionRetryLimit: 0,
     captureStackTrace: false,
+    // slonik's default sends DISCARD ALL after every release: a statement and
+    // a round trip per checkout, a third of an enrolment's statements. Nothing
+    // here keeps session state across a checkout: advisory locks are _xact_
+    // (bootstrap's one session lock is unlocked in a finally on the same
+    // connection), no SET, no temporary tables, and LISTEN has its own client.
+    resetConnection: async () => {},
     interceptors: [resultParserInterceptor],
   });
 }
