@@ -3,8 +3,6 @@ import type { AuditEventInput } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 
 export interface EstAuditBatcher {
-  /** Appends the event with whatever else is waiting, in one transaction; resolves once it is committed. */
-  append(event: AuditEventInput): Promise<void>;
   /**
    * Notes an event without waiting for it (refusals): written with the next
    * batch. When more than the bound are waiting, further ones are counted
@@ -16,13 +14,13 @@ export interface EstAuditBatcher {
 }
 
 /**
- * EST's own audit events (est.enroll, est.refuse), group-committed: while
- * one batch is being written the next ones gather, so a burst of
- * enrollments costs one transaction (one lock on the audit chain head and
- * one fsync) per batch rather than per request, as the issuance committer
- * does for certificates (docs/decisions/0003). Awaited events are durable
- * when append() resolves; noted ones are bounded in memory, so a flood of
- * refused requests cannot become a flood of transactions or of memory.
+ * EST's refusals (est.refuse), group-committed: while one batch is being
+ * written the next ones gather, so a burst costs one transaction (one lock
+ * on the audit chain head and one fsync) per batch rather than per request,
+ * as the issuance committer does for certificates (docs/decisions/0003).
+ * They are bounded in memory, so a flood of refused requests cannot become
+ * a flood of transactions or of memory. (An issued certificate's est.enroll
+ * event commits with the certificate, through IssuanceCommitHook.)
  */
 export function createEstAuditBatcher(deps: {
   audit: AuditLog;
@@ -32,7 +30,7 @@ export function createEstAuditBatcher(deps: {
 }): EstAuditBatcher {
   const { audit, logger } = deps;
   const maxNoted = deps.maxNoted ?? 1000;
-  let waiting: Array<{ event: AuditEventInput; done?: { resolve: () => void; reject: (err: unknown) => void } }> = [];
+  let waiting: AuditEventInput[] = [];
   let noted = 0;
   let dropped = 0;
   let writing: Promise<void> | null = null;
@@ -45,7 +43,7 @@ export function createEstAuditBatcher(deps: {
           const batch = waiting;
           waiting = [];
           noted = 0;
-          const events = batch.map((item) => item.event);
+          const events = [...batch];
           if (dropped > 0) {
             events.push({
               actor: "system",
@@ -57,10 +55,8 @@ export function createEstAuditBatcher(deps: {
           }
           try {
             await audit.append(events);
-            for (const item of batch) item.done?.resolve();
           } catch (err) {
             logger.error({ err, events: events.length }, "could not write EST audit events");
-            for (const item of batch) item.done?.reject(err);
           }
         }
       } finally {
@@ -70,19 +66,12 @@ export function createEstAuditBatcher(deps: {
   }
 
   return {
-    append(event) {
-      return new Promise<void>((resolve, reject) => {
-        waiting.push({ event, done: { resolve, reject } });
-        schedule();
-      });
-    },
-
     note(event) {
       if (noted >= maxNoted) {
         dropped++;
       } else {
         noted++;
-        waiting.push({ event });
+        waiting.push(event);
       }
       schedule();
     },

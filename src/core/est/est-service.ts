@@ -25,6 +25,7 @@ import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
 import type { Profile } from "../profiles/profile-schema.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
+import { createTtlCache } from "../ttl-cache.ts";
 import { createCertificateSigningRequest } from "../x509/certificate-signing-request.ts";
 import { buildCertsOnlyPkcs7 } from "../x509/certs-only-pkcs7.ts";
 import { readCertificate } from "../x509/parse-certificate.ts";
@@ -122,30 +123,28 @@ interface Enrollment {
  */
 export function createEstService(deps: EstServiceDeps): EstService {
   const { pool, clock, logger } = deps;
-  const labelCache = new Map<string, { label: EstLabel; at: number }>();
-  const profileCache = new Map<string, { profile: Profile; at: number }>();
-  const chainCache = new Map<string, { der: Buffer; at: number }>();
+  const cacheOptions = { ttlMs: cacheMs, clock };
+  // The default label is cached under "".
+  const labels = createTtlCache(
+    (name) => (name === "" ? deps.labels.getDefault() : deps.labels.getByName(name)),
+    cacheOptions,
+  );
+  const profiles = createTtlCache(async (name) => (await deps.profiles.get(name)).profile, cacheOptions);
+  // RFC 7030 §4.1.3: the CA certificates the client needs, the label's CA first, up to the root.
+  const caCertificates = createTtlCache(async (caId) => {
+    const ca = await deps.cas.get(caId);
+    if (!ca.certificateDer) throw new ChanceryError("unavailable", `CA ${ca.name} has no certificate`);
+    return buildCertsOnlyPkcs7([ca.certificateDer, ...ca.chainDer]);
+  }, cacheOptions);
 
   async function labelNamed(name: string | null): Promise<EstLabel> {
-    const key = name ?? "";
-    const now = clock.now().getTime();
-    const cached = labelCache.get(key);
-    let label = cached && now - cached.at < cacheMs ? cached.label : undefined;
-    if (!label) {
-      label = name === null ? await deps.labels.getDefault() : await deps.labels.getByName(name);
-      labelCache.set(key, { label, at: now });
-    }
+    const label = await labels.get(name ?? "");
     if (!label.enabled) throw new ChanceryError("not_found", `EST label ${label.name} is disabled`);
     return label;
   }
 
-  async function profileNamed(name: string): Promise<Profile> {
-    const now = clock.now().getTime();
-    const cached = profileCache.get(name);
-    if (cached && now - cached.at < cacheMs) return cached.profile;
-    const profile = (await deps.profiles.get(name)).profile;
-    profileCache.set(name, { profile, at: now });
-    return profile;
+  function profileNamed(name: string): Promise<Profile> {
+    return profiles.get(name);
   }
 
   /** The CSR read; its signature is checked by the issuance (or here, for serverkeygen, before its key is used). */
@@ -213,22 +212,23 @@ export function createEstService(deps: EstServiceDeps): EstService {
     if (status.state === "issued" && status.certificateSerialHex) {
       const serialHex = status.certificateSerialHex;
       await pool.transaction(async (tx) => {
-        if (await settleEstEnrollment(tx, row.id, { state: "issued", certificateSerialHex: serialHex }, now))
-          await deps.audit.appendInTransaction(tx, [
-            {
-              ...base,
-              action: "est.enroll.collect",
-              target: `certificate:${serialHex}`,
-              details: { ...base.details, ...(row.replaces_serial_hex ? { replaces: row.replaces_serial_hex } : {}) },
-            },
-          ]);
+        if (!(await settleEstEnrollment(tx, row.id, { state: "issued", certificateSerialHex: serialHex }, now))) return;
+        await deps.audit.appendInTransaction(tx, [
+          {
+            ...base,
+            action: "est.enroll.collect",
+            target: `certificate:${serialHex}`,
+            details: { ...base.details, ...(row.replaces_serial_hex ? { replaces: row.replaces_serial_hex } : {}) },
+          },
+        ]);
+        if (enrollment.identity.secret)
+          await deps.secrets.settle(
+            enrollment.identity.secret.id,
+            `est-enrollment:${row.id}`,
+            `certificate:${serialHex}`,
+            tx,
+          );
       });
-      if (enrollment.identity.secret)
-        await deps.secrets.settle(
-          enrollment.identity.secret.id,
-          `est-enrollment:${row.id}`,
-          `certificate:${serialHex}`,
-        );
       const settled = (await findEstEnrollment(pool, row.id)) ?? row;
       return { kind: "issued", serialHex, row: settled };
     }
@@ -369,44 +369,39 @@ export function createEstService(deps: EstServiceDeps): EstService {
         return { kind: "pending" };
       }
 
-      const issued = await deps.issuance.issue(issuanceInput);
-      if (secret) await deps.secrets.settle(secret.id, spentBy, `certificate:${issued.serialHex}`);
-      if (enrollment.renewedSerialHex) {
-        // RFC 7030 §4.2.2: the old certificate is recorded as replaced by the new one.
-        await pool.transaction(async (tx) => {
-          await insertEstEnrollment(tx, {
-            id: enrollmentId,
-            labelId: label.id,
-            operation: enrollment.operation,
-            requester: identity.requester,
-            publicKeySha256: enrollment.publicKeySha256,
-            state: "issued",
-            requestId: null,
-            certificateSerialHex: issued.serialHex,
-            replacesSerialHex: enrollment.renewedSerialHex,
-            sealedPrivateKey: null,
-            sourceIp: client.sourceIp ?? null,
-            now: clock.now(),
-          });
-          await deps.audit.appendInTransaction(tx, [
+      // The secret, the enrollment record and EST's audit event commit with the certificate: one
+      // transaction for all of it (IssuanceCommitHook), and no certificate without its record.
+      const issued = await deps.issuance.issue(issuanceInput, {
+        async alsoInTransaction(tx, certificate) {
+          if (secret) await deps.secrets.settle(secret.id, spentBy, `certificate:${certificate.serialHex}`, tx);
+          const renewal = enrollment.renewedSerialHex !== null;
+          // RFC 7030 §4.2.2: a re-enrollment records the old certificate as replaced by the new one.
+          if (renewal)
+            await insertEstEnrollment(tx, {
+              id: enrollmentId,
+              labelId: label.id,
+              operation: enrollment.operation,
+              requester: identity.requester,
+              publicKeySha256: enrollment.publicKeySha256,
+              state: "issued",
+              requestId: null,
+              certificateSerialHex: certificate.serialHex,
+              replacesSerialHex: enrollment.renewedSerialHex,
+              sealedPrivateKey: null,
+              sourceIp: client.sourceIp ?? null,
+              now: clock.now(),
+            });
+          return [
             {
               actor: identity.requester,
               sourceIp: client.sourceIp,
-              action: "est.reenroll",
-              target: `certificate:${issued.serialHex}`,
+              action: renewal ? "est.reenroll" : "est.enroll",
+              target: `certificate:${certificate.serialHex}`,
               details,
             },
-          ]);
-        });
-      } else {
-        await deps.batcher.append({
-          actor: identity.requester,
-          sourceIp: client.sourceIp,
-          action: "est.enroll",
-          target: `certificate:${issued.serialHex}`,
-          details,
-        });
-      }
+          ];
+        },
+      });
       return { kind: "issued", serialHex: issued.serialHex, der: Buffer.from(issued.der), serverKey };
     } catch (err) {
       // A refused request gives the secret back, so a corrected request can use it.
@@ -432,16 +427,7 @@ export function createEstService(deps: EstServiceDeps): EstService {
     label: labelNamed,
 
     async caCertificates(labelName) {
-      const label = await labelNamed(labelName);
-      const now = clock.now().getTime();
-      const cached = chainCache.get(label.caId);
-      if (cached && now - cached.at < cacheMs) return cached.der;
-      const ca = await deps.cas.get(label.caId);
-      if (!ca.certificateDer) throw new ChanceryError("unavailable", `CA ${ca.name} has no certificate`);
-      // RFC 7030 §4.1.3: the CA certificates the client needs, the label's CA first, up to the root.
-      const der = buildCertsOnlyPkcs7([ca.certificateDer, ...ca.chainDer]);
-      chainCache.set(label.caId, { der, at: now });
-      return der;
+      return caCertificates.get((await labelNamed(labelName)).caId);
     },
 
     async csrAttributes(labelName) {

@@ -1,3 +1,4 @@
+import type { CommonQueryMethods } from "slonik";
 import type { Actor } from "../actor.ts";
 
 /**
@@ -137,6 +138,9 @@ export interface EstSecretService {
   spend(id: string, usedBy: string): Promise<boolean>;
   /** Gives a secret back after the enrollment it was spent on was refused, so a corrected request can use it. */
   unspend(id: string, usedBy: string): Promise<void>;
-  /** Records what a secret spent while waiting for approval ended up as ("certificate:<serial>"). */
-  settle(id: string, from: string, to: string): Promise<void>;
+  /**
+   * Records what a spent secret ended up as ("certificate:<serial>"), in `tx`
+   * when given (the issuance commit), else on its own.
+   */
+  settle(id: string, from: string, to: string, tx?: CommonQueryMethods): Promise<void>;
 }

@@ -186,8 +186,8 @@ export function createEstSecretService(deps: {
       await unspendEstSecret(pool, id, usedBy);
     },
 
-    async settle(id, from, to) {
-      await settleEstSecret(pool, id, from, to);
+    async settle(id, from, to, tx) {
+      await settleEstSecret(tx ?? pool, id, from, to);
     },
   };
   return service;

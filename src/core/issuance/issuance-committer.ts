@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { DatabasePool } from "slonik";
+import type { CommonQueryMethods, DatabasePool } from "slonik";
 import { insertCertificates, type NewCertificateRow } from "../../store/certificate-store.ts";
 import type { AuditEventInput } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
@@ -8,6 +8,14 @@ import { ChanceryError } from "../errors.ts";
 export interface IssuanceRecord {
   certificate: NewCertificateRow;
   audit: AuditEventInput;
+  /**
+   * The front end's own state change for this certificate (a SCEP
+   * transaction settled, an EST enrollment recorded), run in the same
+   * transaction after the certificate is inserted; the events it returns are
+   * sealed right after the certificate's. Throwing fails this certificate:
+   * nothing is issued that the front end could not record.
+   */
+  alsoInTransaction?: ((tx: CommonQueryMethods) => Promise<AuditEventInput[]>) | undefined;
 }
 
 export interface IssuanceCommitter {
@@ -52,10 +60,12 @@ export function createIssuanceCommitter(deps: {
         tx,
         batch.map((p) => p.record.certificate),
       );
-      await deps.audit.appendInTransaction(
-        tx,
-        batch.map((p) => p.record.audit),
-      );
+      const events: AuditEventInput[] = [];
+      for (const { record } of batch) {
+        events.push(record.audit);
+        if (record.alsoInTransaction) events.push(...(await record.alsoInTransaction(tx)));
+      }
+      await deps.audit.appendInTransaction(tx, events);
     });
   }
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestCore } from "../../../test/support/test-core.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
-import { isChanceryError } from "../errors.ts";
+import { ChanceryError, isChanceryError } from "../errors.ts";
 import { certificateText, openssl, opensslCsr, verifyChain } from "../x509/testing/openssl.ts";
 
 describe("issuance service", () => {
@@ -170,6 +170,49 @@ describe("issuance service", () => {
     expect(new Set(results.map((r) => r.serialHex)).size).toBe(200);
     const stored = await db.pool.oneFirst(sql.unsafe`SELECT count(*)::int FROM certificates WHERE requester = 'bench'`);
     expect(stored).toBe(200);
+    expect((await core.audit.verify()).ok).toBe(true);
+  });
+
+  it("commits a front end's hook with the certificate; a hook that throws refuses only its own certificate", async () => {
+    const csr = opensslCsr({ subject: "/CN=hook.example.com", sans: "DNS:hook.example.com" });
+    const request = (i: number) => ({
+      caId: issuing.id,
+      profileName: "tls-server",
+      csrDer: csr,
+      approved: { sans: [{ type: "dns" as const, value: "hook.example.com" }] },
+      requester: `hook-${i}`,
+      sourceProtocol: "admin" as const,
+    });
+    // Ten at once share a batch; the fourth one's hook throws after writing, inside the transaction.
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        core.issuance.issue(request(i), {
+          async alsoInTransaction(tx, issued) {
+            await tx.query(sql.unsafe`SELECT 1`);
+            if (i === 3) throw new ChanceryError("failed_precondition", "the front end could not record it");
+            return [{ actor: `hook-${i}`, action: "test.hook", target: `certificate:${issued.serialHex}` }];
+          },
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(9);
+    const refused = results[3];
+    expect(refused?.status === "rejected" && isChanceryError(refused.reason, "failed_precondition")).toBe(true);
+    const stored = await db.pool.anyFirst(
+      sql.unsafe`SELECT requester FROM certificates WHERE requester LIKE 'hook-%' ORDER BY requester`,
+    );
+    expect(stored).not.toContain("hook-3");
+    expect(stored).toHaveLength(9);
+    // Each certificate's own event, then the hook's, in one sealed run.
+    const events = await db.pool.any(sql.unsafe`
+      SELECT action, target FROM audit_events WHERE action IN ('certificate.issue', 'test.hook')
+        AND target IN (SELECT 'certificate:' || serial_hex FROM certificates WHERE requester LIKE 'hook-%')
+      ORDER BY seq`);
+    expect(events).toHaveLength(18);
+    for (let i = 0; i < events.length; i += 2) {
+      expect(events[i]).toMatchObject({ action: "certificate.issue" });
+      expect(events[i + 1]).toMatchObject({ action: "test.hook", target: events[i]!["target"] });
+    }
     expect((await core.audit.verify()).ok).toBe(true);
   });
 

@@ -1,6 +1,6 @@
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
-import type { DatabasePool } from "slonik";
+import type { CommonQueryMethods, DatabasePool } from "slonik";
 import {
   claimScepTransaction,
   findNewestScepTransaction,
@@ -9,7 +9,7 @@ import {
   type ScepTransactionRow,
   settleScepTransaction,
 } from "../../store/scep-transaction-store.ts";
-import type { AuditDetail } from "../audit/audit-event.ts";
+import type { AuditDetail, AuditEventInput } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { CaService } from "../ca/ca-service.ts";
 import type { Clock } from "../clock.ts";
@@ -20,6 +20,7 @@ import type { IssuanceService } from "../issuance/issuance-service.ts";
 import { csrSans, sanOf } from "../issuance/requested-sans.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
+import { createTtlCache } from "../ttl-cache.ts";
 import { buildCertsOnlyPkcs7 } from "../x509/certs-only-pkcs7.ts";
 import { oids } from "../x509/oids.ts";
 import { type CertificateView, readCertificate } from "../x509/parse-certificate.ts";
@@ -47,6 +48,7 @@ import {
   type ScepChallengeService,
   type ScepEndpoint,
   type ScepEndpointService,
+  type ScepRaCredential,
   type ScepRaService,
   scepMessageTypes,
 } from "./scep-types.ts";
@@ -89,8 +91,8 @@ export interface ScepServiceDeps {
   validatorFor(endpoint: ScepEndpoint): Promise<ExternalChallengeValidator>;
 }
 
-/** Endpoint settings are read at most this often per name; admin changes reach every replica within it. */
-const endpointCacheMs = 5_000;
+/** Endpoints, profiles, CA chains and RA lists are read at most this often; admin changes reach every replica within it. */
+const cacheMs = 5_000;
 /** A pending transaction with no queued request and no activity this long was interrupted (a crash mid-enrolment). */
 const interruptedAfterMs = 120_000;
 
@@ -104,16 +106,19 @@ const failure = (failInfo: FailInfo, reason: string): Outcome => ({ status: "fai
 
 export function createScepService(deps: ScepServiceDeps): ScepService {
   const { pool, audit, clock, logger } = deps;
-  const endpointCache = new Map<string, { endpoint: ScepEndpoint; at: number }>();
+  const cacheOptions = { ttlMs: cacheMs, clock };
+  const endpoints = createTtlCache((name) => deps.endpoints.getByName(name), cacheOptions);
+  const profiles = createTtlCache(async (name) => (await deps.profiles.get(name)).profile, cacheOptions);
+  /** A CA's certificate and its issuers, nearest first. */
+  const caChains = createTtlCache(async (caId) => {
+    const ca = await deps.cas.get(caId);
+    if (!ca.certificateDer) throw new ChanceryError("failed_precondition", `CA ${ca.name} has no certificate`);
+    return [ca.certificateDer, ...ca.chainDer];
+  }, cacheOptions);
+  const raCredentials = new Map<string, { credentials: Promise<ScepRaCredential[]>; at: number }>();
 
   async function endpointNamed(name: string): Promise<ScepEndpoint> {
-    const now = clock.now().getTime();
-    const cached = endpointCache.get(name);
-    let endpoint = cached && now - cached.at < endpointCacheMs ? cached.endpoint : undefined;
-    if (!endpoint) {
-      endpoint = await deps.endpoints.getByName(name);
-      endpointCache.set(name, { endpoint, at: now });
-    }
+    const endpoint = await endpoints.get(name);
     if (!endpoint.enabled) throw new ChanceryError("not_found", `SCEP endpoint ${name} is disabled`);
     return endpoint;
   }
@@ -122,10 +127,12 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
   /**
    * Who opens envelopes and signs replies: the endpoint's RA certificates,
    * newest first, or in "ca" mode the CA itself (RFC 8894 §2.1, no RA: its
-   * certificate is what GetCACert gave the device).
+   * certificate is what GetCACert gave the device). The RA list is kept for
+   * the cache TTL; `reread` reads it again, for an envelope addressed to an
+   * RA certificate another replica made since.
    */
-  async function recipients(endpoint: ScepEndpoint): Promise<EnvelopeRecipient[]> {
-    if (endpoint.caCertificateMode !== "ca") return deps.ra.valid(endpoint);
+  async function recipients(endpoint: ScepEndpoint, reread = false): Promise<EnvelopeRecipient[]> {
+    if (endpoint.caCertificateMode !== "ca") return raRecipients(endpoint, reread);
     let credential = caCredentials.get(endpoint.caId);
     if (!credential) {
       credential = (async () => {
@@ -138,10 +145,25 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     return [await credential];
   }
 
-  async function caChainDer(caId: string): Promise<Buffer[]> {
-    const ca = await deps.cas.get(caId);
-    if (!ca.certificateDer) throw new ChanceryError("failed_precondition", `CA ${ca.name} has no certificate`);
-    return [ca.certificateDer, ...ca.chainDer];
+  async function raRecipients(endpoint: ScepEndpoint, reread: boolean): Promise<ScepRaCredential[]> {
+    const now = clock.now().getTime();
+    const cached = raCredentials.get(endpoint.id);
+    if (!reread && cached && now - cached.at < cacheMs) {
+      const credentials = await cached.credentials;
+      // One that expired since it was read is no longer offered: read the list again.
+      if (credentials.every((credential) => credential.notAfter.getTime() > now)) return credentials;
+    }
+    const credentials = deps.ra.valid(endpoint);
+    const entry = { credentials, at: now };
+    raCredentials.set(endpoint.id, entry);
+    credentials.catch(() => {
+      if (raCredentials.get(endpoint.id) === entry) raCredentials.delete(endpoint.id);
+    });
+    return credentials;
+  }
+
+  function caChainDer(caId: string): Promise<Buffer[]> {
+    return caChains.get(caId);
   }
 
   /** RFC 8894 §3.3.2: the reply mirrors the request's algorithms (a device reads what it can write). */
@@ -171,12 +193,31 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     });
   }
 
+  type SettledRow = Pick<ScepTransactionRow, "id" | "transaction_id" | "message_type" | "challenge_mode">;
+  type SettleExtra = { sourceIp: string | undefined; replaces?: string | null | undefined };
+
+  /** Settles the transaction in its own database transaction; false when it was settled already. */
   async function recordOutcome(
-    row: Pick<ScepTransactionRow, "id" | "transaction_id" | "message_type" | "challenge_mode">,
+    row: SettledRow,
     endpoint: ScepEndpoint,
     outcome: ScepTransactionOutcome,
-    extra: { sourceIp: string | undefined; replaces?: string | null | undefined },
+    extra: SettleExtra,
   ): Promise<boolean> {
+    return pool.transaction(async (tx) => {
+      const events = await settleInTransaction(tx, row, endpoint, outcome, extra);
+      if (events) await audit.appendInTransaction(tx, events);
+      return events !== null;
+    });
+  }
+
+  /** The settling UPDATE and its audit event (to be sealed by the caller), or null when it was settled already. */
+  async function settleInTransaction(
+    tx: CommonQueryMethods,
+    row: SettledRow,
+    endpoint: ScepEndpoint,
+    outcome: ScepTransactionOutcome,
+    extra: SettleExtra,
+  ): Promise<AuditEventInput[] | null> {
     const details: Record<string, AuditDetail> = {
       endpoint: endpoint.name,
       transactionId: row.transaction_id,
@@ -191,20 +232,16 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     }
     if (extra.replaces) details["replaces"] = extra.replaces;
     const action = { issued: "scep.enrolment.issue", pending: "scep.enrolment.pending", failed: "scep.enrolment.fail" };
-    return pool.transaction(async (tx) => {
-      const changed = await settleScepTransaction(tx, row.id, outcome, clock.now());
-      if (changed)
-        await audit.appendInTransaction(tx, [
-          {
-            actor: scepRequester(endpoint.name, row.transaction_id),
-            action: action[outcome.state],
-            target: `scep-transaction:${row.id}`,
-            sourceIp: extra.sourceIp,
-            details,
-          },
-        ]);
-      return changed;
-    });
+    if (!(await settleScepTransaction(tx, row.id, outcome, clock.now()))) return null;
+    return [
+      {
+        actor: scepRequester(endpoint.name, row.transaction_id),
+        action: action[outcome.state],
+        target: `scep-transaction:${row.id}`,
+        sourceIp: extra.sourceIp,
+        details,
+      },
+    ];
   }
 
   function factsOf(
@@ -476,12 +513,25 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     };
     let result: { kind: "pending"; requestId: string } | { kind: "issued"; serialHex: string; der: Uint8Array };
     try {
-      const profile = await deps.profiles.get(endpoint.profileName);
-      if (profile.profile.requiresApproval.required) {
+      const profile = await profiles.get(endpoint.profileName);
+      if (profile.requiresApproval.required) {
         const request = await deps.requests.submitFromProtocol(issuanceInput);
         result = { kind: "pending", requestId: request.id };
       } else {
-        const issued = await deps.issuance.issue(issuanceInput);
+        // The transaction is settled in the commit that stores the certificate: a device is never
+        // answered from a row that says pending while its certificate exists, and the two cost one commit.
+        const issued = await deps.issuance.issue(issuanceInput, {
+          async alsoInTransaction(tx, certificate) {
+            const outcome = { state: "issued", certificateSerialHex: certificate.serialHex } as const;
+            const events = await settleInTransaction(tx, row, endpoint, outcome, {
+              sourceIp,
+              replaces: renewed?.serialHex,
+            });
+            if (!events)
+              throw new ChanceryError("failed_precondition", "the SCEP transaction was settled while it was issued");
+            return events;
+          },
+        });
         result = { kind: "issued", serialHex: issued.serialHex, der: issued.der };
       }
     } catch (err) {
@@ -499,12 +549,6 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       await recordOutcome(row, endpoint, { state: "pending", requestId: result.requestId }, { sourceIp });
       return { status: "pending" };
     }
-    await recordOutcome(
-      row,
-      endpoint,
-      { state: "issued", certificateSerialHex: result.serialHex },
-      { sourceIp, replaces: renewed?.serialHex },
-    );
     await notifyValidator(endpoint, row, { serialHex: result.serialHex });
     return { status: "success", certificatesDer: [result.der] };
   }
@@ -574,9 +618,31 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
   }
 
   async function caSubjectDer(caId: string): Promise<Buffer> {
-    const ca = await deps.cas.get(caId);
-    if (!ca.certificateDer) throw new ChanceryError("failed_precondition", `CA ${ca.name} has no certificate`);
-    return Buffer.from(readCertificate(ca.certificateDer).subject.der);
+    const [caCertificateDer] = await caChainDer(caId);
+    return Buffer.from(readCertificate(caCertificateDer!).subject.der);
+  }
+
+  /**
+   * Opens the pkcsPKIEnvelope with the (cached) RA credentials; when none of
+   * them is its recipient, once more with the RA list read again (a rotation
+   * on another replica gives devices a certificate this one has not seen).
+   */
+  async function openWithRecipients(
+    endpoint: ScepEndpoint,
+    envelope: Uint8Array,
+    credentials: EnvelopeRecipient[],
+  ): Promise<{ content: Buffer; cipher: ContentCipher }> {
+    const options = { allowLegacy: endpoint.legacyCrypto };
+    try {
+      return openEnvelope(envelope, credentials, options);
+    } catch (err) {
+      if (!(err instanceof ScepMessageError) || err.failInfo !== failInfos.badMessageCheck) throw err;
+      if (endpoint.caCertificateMode === "ca") throw err;
+      const reread = await raRecipients(endpoint, true);
+      const held = (der: Uint8Array) => credentials.some((c) => Buffer.from(c.certificateDer).equals(der));
+      if (reread.every((credential) => held(credential.certificateDer))) throw err;
+      return openEnvelope(envelope, reread, options);
+    }
   }
 
   return {
@@ -642,7 +708,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
 
       let opened: { content: Buffer; cipher: ContentCipher };
       try {
-        opened = openEnvelope(parsed.envelope, credentials, { allowLegacy: endpoint.legacyCrypto });
+        opened = await openWithRecipients(endpoint, parsed.envelope, credentials);
       } catch (err) {
         if (err instanceof ScepMessageError && err.failInfo !== null) return answer(failure(err.failInfo, err.message));
         throw err;

@@ -5,7 +5,7 @@ import { ChanceryError, isChanceryError } from "../errors.ts";
 import { createCertificateSigningRequest } from "./certificate-signing-request.ts";
 import { bitString, contextConstructed, derInteger, sequence, tlvOf } from "./der-writer.ts";
 import { encodeName } from "./name.ts";
-import { maxCsrBytes, parseCsr } from "./parse-csr.ts";
+import { maxCsrBytes, parseCsr, readCsr, verifiedCsr } from "./parse-csr.ts";
 import { pemEncode } from "./pem.ts";
 import { createScratchDir, openssl } from "./testing/openssl.ts";
 import { createTestSigner } from "./testing/test-signer.ts";
@@ -146,6 +146,19 @@ describe("parseCsr on CSRs made by openssl", () => {
     expect(csr.challengePassword).toBe("s3cret-Challenge");
     expect(csr.subjectString).toBe("CN=scep-device-42");
     expect(csr.requestedSans).toEqual([]);
+  });
+
+  it("remembers a verified parse by the identity of its bytes only (the issuance core's second check is skipped)", () => {
+    const keyPath = opensslKey("verified", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    const der = opensslCsr(keyPath, ["-subj", "/CN=verified"]);
+    expect(verifiedCsr(der)).toBeUndefined();
+    // readCsr does not check the signature, so it registers nothing.
+    const read = readCsr(der).csr;
+    expect(verifiedCsr(read.der)).toBeUndefined();
+    const csr = parseCsr(der);
+    expect(verifiedCsr(csr.der)).toBe(csr);
+    // The same content in other bytes is not vouched for: it is parsed and checked again.
+    expect(verifiedCsr(Buffer.from(csr.der))).toBeUndefined();
   });
 
   it("accepts PEM (both labels), PEM as bytes, and bare base64", () => {

@@ -64,7 +64,25 @@ function badCsr(message: string, cause?: unknown): ChanceryError {
 export function parseCsr(input: Uint8Array | string): ParsedCsr {
   const { csr, proof } = readCsr(input);
   if (!verifyProofOfPossession(proof)) throw badCsr(proofFailedMessage);
+  verifiedCsrs.set(csr.der, csr);
   return csr;
+}
+
+/**
+ * CSRs parseCsr verified in this process, keyed by the identity of their
+ * `der` bytes (a WeakMap: they live as long as the request holding them).
+ * A front end that had to read the CSR before issuing (SCEP checks the
+ * challenge in it) hands the issuance core those same bytes, and the core
+ * takes the verified parse instead of parsing and checking the signature a
+ * second time. Bytes that arrive any other way (a copy, a stored request)
+ * are not found and are parsed and checked as usual. No caller writes into
+ * a CSR's bytes after parsing them.
+ */
+const verifiedCsrs = new WeakMap<Uint8Array, ParsedCsr>();
+
+/** The verified parse of exactly these bytes (same object) if parseCsr made one, else undefined. */
+export function verifiedCsr(der: Uint8Array): ParsedCsr | undefined {
+  return verifiedCsrs.get(der);
 }
 
 /**
