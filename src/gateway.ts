@@ -148,6 +148,8 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
         cacheEntries: config.ocsp.cacheEntries,
         maxCacheAgeSeconds: config.ocsp.maxCacheAge,
         responder: { lifetimeSeconds: config.ocsp.responderLifetime },
+        presignIntervalMs: config.ocsp.presignInterval * 1000,
+        presignBatchSize: config.ocsp.presignBatchSize,
       },
     });
     cleanup.push(() => committer.close());

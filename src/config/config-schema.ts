@@ -127,6 +127,10 @@ export const configSchema = z
         maxCacheAge: duration(1, 3600).default("60s"),
         /** Lifetime of each CA's delegated responder certificate; rotated with a third of it left. */
         responderLifetime: duration(3600, 30 * 86_400).default("7d"),
+        /** Between background pre-signing passes: also how soon a new certificate gets stored responses. */
+        presignInterval: duration(1, 3600).default("60s"),
+        /** Certificates per pre-signing batch (one transaction, two signatures each). */
+        presignBatchSize: z.number().int().min(1).max(100_000).default(2000),
       })
       .strict()
       // A response must stay valid for its whole window: the responder rotates a third before its end.

@@ -28,6 +28,8 @@ export const envOverrides: ReadonlyArray<{
   { env: "CHANCERY_OCSP_CACHE_ENTRIES", path: ["ocsp", "cacheEntries"], type: "number" },
   { env: "CHANCERY_OCSP_MAX_CACHE_AGE", path: ["ocsp", "maxCacheAge"], type: "string" },
   { env: "CHANCERY_OCSP_RESPONDER_LIFETIME", path: ["ocsp", "responderLifetime"], type: "string" },
+  { env: "CHANCERY_OCSP_PRESIGN_INTERVAL", path: ["ocsp", "presignInterval"], type: "string" },
+  { env: "CHANCERY_OCSP_PRESIGN_BATCH_SIZE", path: ["ocsp", "presignBatchSize"], type: "number" },
   { env: "CHANCERY_CRL_VALIDITY", path: ["crl", "validity"], type: "string" },
   { env: "CHANCERY_CRL_INTERVAL", path: ["crl", "interval"], type: "string" },
   { env: "CHANCERY_ACME_BASE_URL", path: ["acme", "baseUrl"], type: "string" },

@@ -89,13 +89,21 @@ describe("loadConfig", () => {
 
   it("reads OCSP and CRL durations from the file and the environment, in seconds, with safe bounds", () => {
     expect(loadConfig({ env: {} })).toMatchObject({
-      ocsp: { responseValidity: 86_400, cacheEntries: 50_000, maxCacheAge: 60, responderLifetime: 7 * 86_400 },
+      ocsp: {
+        responseValidity: 86_400,
+        cacheEntries: 50_000,
+        maxCacheAge: 60,
+        responderLifetime: 7 * 86_400,
+        presignInterval: 60,
+        presignBatchSize: 2000,
+      },
       crl: { validity: 86_400, interval: 60 },
     });
     const config = loadConfig({
-      file: file("ocsp:\n  responseValidity: 12h\n  maxCacheAge: 30\ncrl:\n  validity: 2d\n"),
+      file: file("ocsp:\n  responseValidity: 12h\n  maxCacheAge: 30\n  presignBatchSize: 500\ncrl:\n  validity: 2d\n"),
       env: {
         CHANCERY_OCSP_CACHE_ENTRIES: "1000",
+        CHANCERY_OCSP_PRESIGN_INTERVAL: "2m",
         CHANCERY_OCSP_RESPONDER_LIFETIME: "14d",
         CHANCERY_CRL_INTERVAL: "5m",
       },
@@ -105,6 +113,8 @@ describe("loadConfig", () => {
       cacheEntries: 1000,
       maxCacheAge: 30,
       responderLifetime: 14 * 86_400,
+      presignInterval: 120,
+      presignBatchSize: 500,
     });
     expect(config.crl).toEqual({ validity: 2 * 86_400, interval: 300 });
     expect(() => loadConfig({ env: { CHANCERY_CRL_VALIDITY: "1 year" } })).toThrow(

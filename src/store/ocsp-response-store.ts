@@ -65,16 +65,23 @@ export interface NewStoredOcspResponse {
 /** Rows per INSERT: 13 parameters each, well under Postgres's 65 535. */
 const insertChunk = 500;
 
+const writtenRow = z.object({ serial_hex: z.string(), hash_algorithm: z.string() });
+
+/** A stored response the upsert wrote (inserted or replaced). */
+export type WrittenOcspResponse = z.infer<typeof writtenRow>;
+
 /**
  * Writes responses, replacing a stored one only when the new one says
  * revoked over good (revocation is final here), or says the same status
  * and is no older. So a "good" signed from a status read just before a
- * revocation never overwrites the revoked row written after it.
+ * revocation never overwrites the revoked row written after it. Returns
+ * the rows written; a refused one (the stored row stands) is left out.
  */
 export async function upsertStoredOcspResponses(
   db: CommonQueryMethods,
   rows: readonly NewStoredOcspResponse[],
-): Promise<void> {
+): Promise<WrittenOcspResponse[]> {
+  const written: WrittenOcspResponse[] = [];
   for (let i = 0; i < rows.length; i += insertChunk) {
     const values = rows.slice(i, i + insertChunk).map(
       (row) => sql.fragment`(${row.caId}, ${row.serialHex}, ${row.hashAlgorithm}, ${row.status},
@@ -83,7 +90,8 @@ export async function upsertStoredOcspResponses(
         ${sql.timestamp(row.thisUpdate)}, ${sql.timestamp(row.nextUpdate)}, ${sql.timestamp(row.refreshAt)},
         ${row.responderSerialHex}, ${sql.timestamp(row.signedAt)})`,
     );
-    await db.query(sql.unsafe`
+    written.push(
+      ...(await db.any(sql.type(writtenRow)`
       INSERT INTO ocsp_responses (ca_id, serial_hex, hash_algorithm, status, revoked_at, revocation_reason, der,
         sha256, this_update, next_update, refresh_at, responder_serial_hex, signed_at)
       VALUES ${sql.join(values, sql.fragment`, `)}
@@ -93,42 +101,102 @@ export async function upsertStoredOcspResponses(
         next_update = excluded.next_update, refresh_at = excluded.refresh_at,
         responder_serial_hex = excluded.responder_serial_hex, signed_at = excluded.signed_at
       WHERE (excluded.status = 'revoked' AND ocsp_responses.status = 'good')
-        OR (excluded.status = ocsp_responses.status AND excluded.this_update >= ocsp_responses.this_update)`);
+        OR (excluded.status = ocsp_responses.status AND excluded.this_update >= ocsp_responses.this_update)
+      RETURNING serial_hex, hash_algorithm`)),
+    );
   }
+  return written;
 }
 
-const dueRow = z.object({
+const candidateRow = z.object({
   serial_hex: z.string(),
   status: z.enum(["valid", "revoked"]),
   revoked_at: z.number().nullable(),
   revocation_reason: z.number().nullable(),
+  /** ocsp_presign_due.revision as read with the status; null when the certificate has no due row (expired). */
+  revision: z.number().nullable(),
 });
 
-export type OcspPresignCandidateRow = z.infer<typeof dueRow>;
+export type OcspPresignCandidateRow = z.infer<typeof candidateRow>;
 
 /**
- * Up to `limit` certificates of the CA, not expired at `now` (revoked ones
- * too), lacking a stored response for one of `hashAlgorithms` that says
- * their current status and is not yet due for refresh. Each check is a
- * primary-key probe of ocsp_responses per certificate.
+ * The pre-signer's read (migration 0020): up to `limit` certificates of the
+ * CA whose due time has come at `now` and which are not expired at `now`
+ * (revoked ones too), longest due first ('-infinity' first: new and just
+ * revoked). One range of the (ca_id, due_at) index: a CA with nothing due
+ * reads no row, however many certificates it has.
+ *
+ * The status comes from a LATERAL subquery with LIMIT 1 (the serial is
+ * unique) so that it cannot be flattened into a join: the planner's row
+ * estimate for the due range counts other CAs' due rows too, and with a
+ * plain join it chose a hash join reading every certificate of the store.
+ * This way each due row is one probe of the serial index, and none is none.
  */
+export function dueForPresignQuery(caId: string, now: Date, limit: number) {
+  return sql.type(candidateRow)`
+    SELECT d.serial_hex, c.status, c.revoked_at, c.revocation_reason, d.revision
+    FROM ocsp_presign_due d
+    CROSS JOIN LATERAL (
+      SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial_hex = d.serial_hex LIMIT 1
+    ) c
+    WHERE d.ca_id = ${caId} AND d.due_at <= ${sql.timestamp(now)} AND d.not_after > ${sql.timestamp(now)}
+    ORDER BY d.due_at
+    LIMIT ${limit}`;
+}
+
 export async function findCertificatesDueForPresign(
   db: CommonQueryMethods,
   caId: string,
   now: Date,
-  hashAlgorithms: readonly string[],
   limit: number,
 ): Promise<readonly OcspPresignCandidateRow[]> {
-  return db.any(sql.type(dueRow)`
-    SELECT c.serial_hex, c.status, c.revoked_at, c.revocation_reason
-    FROM certificates c
-    WHERE c.ca_id = ${caId} AND c.not_after > ${sql.timestamp(now)}
-      AND (SELECT count(*) FROM ocsp_responses r
-           WHERE r.ca_id = c.ca_id AND r.serial_hex = c.serial_hex
-             AND r.hash_algorithm = ANY(${sql.array(hashAlgorithms, "text")})
-             AND r.refresh_at > ${sql.timestamp(now)}
-             AND r.status = CASE c.status WHEN 'valid' THEN 'good' ELSE 'revoked' END) < ${hashAlgorithms.length}
-    LIMIT ${limit}`);
+  return db.any(dueForPresignQuery(caId, now, limit));
+}
+
+/** One certificate of the CA as the pre-signer would read it (a revocation's immediate re-sign), or null. */
+export async function findPresignCandidate(
+  db: CommonQueryMethods,
+  caId: string,
+  serialHex: string,
+): Promise<OcspPresignCandidateRow | null> {
+  return db.maybeOne(sql.type(candidateRow)`
+    SELECT c.serial_hex, c.status, c.revoked_at, c.revocation_reason, d.revision
+    FROM certificates c LEFT JOIN ocsp_presign_due d ON d.serial_hex = c.serial_hex
+    WHERE c.ca_id = ${caId} AND c.serial_hex = ${serialHex}`);
+}
+
+/**
+ * Moves the due time of certificates whose responses were just signed and
+ * stored (every CertID form) to their refresh time, capped at notAfter (then
+ * the pass deletes the row). Only where the revision is still the one read
+ * with the status that was signed: a revocation committed since then made the
+ * certificate due, and it stays due. Row locks make this hold whichever
+ * transaction commits first (an UPDATE re-checks the newest row version).
+ */
+export async function markOcspPresigned(
+  db: CommonQueryMethods,
+  signed: ReadonlyArray<{ serialHex: string; revision: number; refreshAt: Date }>,
+): Promise<void> {
+  if (signed.length === 0) return;
+  await db.query(sql.unsafe`
+    UPDATE ocsp_presign_due d SET due_at = least(u.refresh_at, d.not_after)
+    FROM ${sql.unnest(
+      signed.map((s) => [s.serialHex, s.revision, s.refreshAt.toISOString()]),
+      ["text", "int4", "timestamptz"],
+    )} AS u(serial_hex, revision, refresh_at)
+    WHERE d.serial_hex = u.serial_hex AND d.revision = u.revision`);
+}
+
+/**
+ * Deletes the CA's due rows of certificates expired at `now`: nothing is
+ * signed for them any more. Only rows already due are looked at (due_at never
+ * passes notAfter), so this reads no more of the index than the due query.
+ */
+export async function deleteExpiredPresignDue(db: CommonQueryMethods, caId: string, now: Date): Promise<number> {
+  const result = await db.query(sql.unsafe`
+    DELETE FROM ocsp_presign_due
+    WHERE ca_id = ${caId} AND due_at <= ${sql.timestamp(now)} AND not_after <= ${sql.timestamp(now)}`);
+  return result.rowCount;
 }
 
 /** Deletes the CA's responses past their nextUpdate: nobody may rely on them, a request would re-sign. */

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import {
+  deleteExpiredPresignDue,
   findCertificatesDueForPresign,
   pruneStoredOcspResponses,
   tryLockOcspPresign,
@@ -9,7 +10,6 @@ import type { CaService } from "../ca/ca-service.ts";
 import type { Clock } from "../clock.ts";
 import type { SchedulerTimers } from "../crl/crl-scheduler.ts";
 import { createPeriodicPass } from "../periodic-pass.ts";
-import { certIdHashAlgorithms } from "./cert-id.ts";
 import type { OcspService } from "./ocsp-service.ts";
 
 export interface OcspPresigner {
@@ -21,7 +21,6 @@ export interface OcspPresigner {
   stop(): Promise<void>;
 }
 
-const hashAlgorithms = Object.keys(certIdHashAlgorithms);
 /**
  * Most batches per CA in one pass. A row the store refuses to replace (a
  * clock set back, so the new thisUpdate is older) stays due; the cap keeps
@@ -37,6 +36,15 @@ const maxBatchesPerPass = 50;
  * or are past their refresh time (half their window) gets both canonical
  * CertIDs (SHA-1, SHA-256) signed and stored, so requests read rows instead
  * of signing. Newly issued certificates get theirs on the next pass.
+ *
+ * What is due is kept, not searched for (migration 0020, docs/decisions/0012):
+ * each unexpired certificate has a due time, "now" when it is issued or its
+ * status changes (set in that transaction), moved to the refresh time once
+ * both forms are stored. A pass reads the (ca_id, due_at) index up to now,
+ * so one with nothing due reads no certificate. Times compare against the
+ * injected clock: a clock set back makes fewer certificates due, and a row
+ * the store refuses to replace (the clock set back, so the new thisUpdate is
+ * older) leaves its certificate due.
  *
  * Batches are bounded and the event loop is yielded between them, so a
  * pass over many certificates never holds up requests. Each batch runs in
@@ -73,8 +81,11 @@ export function createOcspPresigner(deps: {
       const done = await pool.transaction(async (tx) => {
         if (!(await tryLockOcspPresign(tx, caId))) return null;
         const now = clock.now();
-        if (signed === 0) await pruneStoredOcspResponses(tx, caId, now);
-        const due = await findCertificatesDueForPresign(tx, caId, now, hashAlgorithms, batchSize);
+        if (signed === 0) {
+          await pruneStoredOcspResponses(tx, caId, now);
+          await deleteExpiredPresignDue(tx, caId, now);
+        }
+        const due = await findCertificatesDueForPresign(tx, caId, now, batchSize);
         if (due.length > 0) await presign(tx, due);
         return due.length;
       });
