@@ -27,7 +27,7 @@ export function createRevocationListener(deps: RevocationListenerDeps): RequestL
   const app = createPublicationApp(deps).callback();
   return (req, res) => {
     const path = requestPath(req.url);
-    if (path === "/ocsp" || path.startsWith("/ocsp/")) void ocsp(req, res, path);
+    if (path === "/ocsp" || path.startsWith("/ocsp/")) ocsp(req, res, path);
     else void app(req, res);
   };
 }

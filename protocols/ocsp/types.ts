@@ -6,7 +6,7 @@ import type { OcspService } from "../../src/core/ocsp/ocsp-service.ts";
 
 /** What the revocation listener (OCSP, CRLs, CA certificates) needs from the core. */
 export interface RevocationListenerDeps {
-  readonly ocsp: Pick<OcspService, "respond">;
+  readonly ocsp: Pick<OcspService, "respond" | "cached">;
   readonly crls: Pick<CrlService, "latest" | "refresh">;
   readonly cas: Pick<CaService, "get">;
   readonly clock: Clock;

@@ -12,7 +12,9 @@ import {
 } from "slonik";
 import type { Metrics } from "../../ops/metrics.ts";
 import {
+  findPresignCandidate,
   findStoredOcspResponse,
+  markOcspPresigned,
   type NewStoredOcspResponse,
   type OcspPresignCandidateRow,
   type StoredOcspResponseRow,
@@ -108,7 +110,18 @@ export interface OcspService {
    * for anything else; the front end answers those with tryLater and
    * internalError.
    */
-  respond(requestDer: Uint8Array): Promise<OcspAnswer>;
+  respond(requestDer: Uint8Array, requestKey?: string | undefined): Promise<OcspAnswer>;
+  /**
+   * The pre-signed answer of a request answered before, found by its request
+   * key alone (no parsing, no CertID encoding), or undefined: then call
+   * respond(der, requestKey), which makes the key find the answer next time
+   * if the request is one for the pre-signed path (one CertID, no nonce).
+   * The key is the front end's, derived from the request as it arrived (a GET
+   * path, a POST body); it must stand for exactly one request DER. Answers
+   * are checked as respond() checks a cached one (refresh time, max cache
+   * age), and invalidation drops them the same way.
+   */
+  cached(requestKey: string): OcspAnswer | undefined;
   /**
    * A certificate of the CA was revoked here (after the commit): drop that
    * certificate's cached answers now, re-sign its stored responses (a
@@ -162,6 +175,8 @@ interface StoredStatus {
 }
 
 const second = 1000;
+/** Stored responses per certificate: one per CertID hash algorithm. */
+const hashAlgorithmCount = Object.keys(certIdHashAlgorithms).length;
 const dayMs = 86_400_000;
 /** A miss for an issuer reloads the CA list at most this often (new CAs show up quickly; floods cost nothing). */
 const indexMissReloadMs = 5 * second;
@@ -217,6 +232,14 @@ export function createOcspService(deps: {
     return entry;
   };
   const count = (outcome: OcspOutcome, source: OcspSource) => deps.metrics?.ocspResponses.inc({ outcome, source });
+  /** A cache hit: figures for the admin API and the metric. */
+  const hit = (entry: CachedOcspResponse) => {
+    statsOf(entry.caId).hits++;
+    count(outcomeOf(entry.statusKey), "cache");
+  };
+  /** An entry still answered from memory at `nowMs`: before its refresh time and recently checked. */
+  const fresh = (entry: CachedOcspResponse, nowMs: number) =>
+    nowMs < entry.refreshAtMs && nowMs - entry.checkedAtMs < maxCacheAgeMs;
 
   let index: LoadedIndex | null = null;
   let indexLoading: Promise<LoadedIndex> | null = null;
@@ -286,14 +309,12 @@ export function createOcspService(deps: {
     };
   }
 
-  /** One CertID, no nonce: the pre-signed path. */
-  async function respondCached(certId: CertId): Promise<OcspAnswer> {
-    const key = Buffer.from(certId.der).toString("base64");
+  /** One CertID, no nonce: the pre-signed path, cached under `key` (the CertID DER as the client sent it). */
+  async function respondCached(certId: CertId, key: string): Promise<OcspAnswer> {
     const nowMs = clock.now().getTime();
     const entry = cache.get(key);
-    if (entry && nowMs < entry.refreshAtMs && nowMs - entry.checkedAtMs < maxCacheAgeMs) {
-      statsOf(entry.caId).hits++;
-      count(outcomeOf(entry.statusKey), "cache");
+    if (entry && fresh(entry, nowMs)) {
+      hit(entry);
       return cachedAnswer(entry);
     }
     // One signature per CertID at a time: a burst of requests for the same certificate waits for it.
@@ -407,16 +428,41 @@ export function createOcspService(deps: {
         );
         rows.push(...signed);
       }
-      await upsertStoredOcspResponses(db, rows);
+      const written = await upsertStoredOcspResponses(db, rows);
+      // Not due again until the refresh time, for certificates whose every
+      // form was stored. One the store refused (it holds a newer or a
+      // revoked row) stays due: the next batch reads its status again.
+      const storedForms = new Map<string, number>();
+      for (const row of written) storedForms.set(row.serial_hex, (storedForms.get(row.serial_hex) ?? 0) + 1);
+      const refreshAt = new Map(rows.map((row) => [row.serialHex, row.refreshAt]));
+      await markOcspPresigned(
+        db,
+        certificates.flatMap((certificate) =>
+          certificate.revision !== null && storedForms.get(certificate.serial_hex) === hashAlgorithmCount
+            ? [
+                {
+                  serialHex: certificate.serial_hex,
+                  revision: certificate.revision,
+                  refreshAt: refreshAt.get(certificate.serial_hex)!,
+                },
+              ]
+            : [],
+        ),
+      );
     };
   }
 
-  /** After a revocation here: the certificate's stored responses say revoked before any replica is told. */
+  /**
+   * After a revocation here: the certificate's stored responses say revoked
+   * before any replica is told. The revocation made it due in its own
+   * transaction (migration 0020), so if this fails or the process dies
+   * first, the next pre-signing pass on any replica signs it.
+   */
   async function resignRevoked(caId: string, serialHex: string): Promise<void> {
-    const row = await findCertificateStatus(pool, [caId], serialHex);
-    if (!row) return;
+    const candidate = await findPresignCandidate(pool, caId, serialHex);
+    if (!candidate) return;
     const presign = await presignerFor(caId);
-    await presign(pool, [{ serial_hex: serialHex, ...row }]);
+    await presign(pool, [candidate]);
   }
 
   /** A nonce or several CertIDs: signed now, for this request only. */
@@ -456,7 +502,7 @@ export function createOcspService(deps: {
   }
 
   return {
-    async respond(requestDer) {
+    async respond(requestDer, requestKey) {
       const parsed = parseOcspRequest(requestDer);
       if (!parsed.ok) {
         count("malformed", "none");
@@ -464,7 +510,14 @@ export function createOcspService(deps: {
       }
       const { certIds, nonce } = parsed.value;
       try {
-        if (nonce === undefined && certIds.length === 1) return await respondCached(certIds[0]!);
+        if (nonce === undefined && certIds.length === 1) {
+          const key = Buffer.from(certIds[0]!.der).toString("latin1");
+          const answer = await respondCached(certIds[0]!, key);
+          // Only a request that parsed, for one CertID and without a nonce, gets an alias; a nonce
+          // request or a malformed one never does, so they never skip the parser.
+          if (requestKey !== undefined && answer.cacheable) cache.alias(requestKey, key);
+          return answer;
+        }
         return await respondFresh(certIds, nonce);
       } catch (err) {
         count("error", "none");
@@ -482,6 +535,15 @@ export function createOcspService(deps: {
       }
       // The row is written (or its failure logged) first, so notified replicas read the revoked response.
       await notifyRevocation(pool, caId, serialHex);
+    },
+
+    cached(requestKey) {
+      const nowMs = clock.now().getTime();
+      const entry = cache.getByAlias(requestKey, nowMs);
+      // Not fresh: respond() re-checks (or re-signs) and the alias then finds the new entry.
+      if (entry === undefined || !fresh(entry, nowMs)) return undefined;
+      hit(entry);
+      return cachedAnswer(entry);
     },
 
     presignerFor,
@@ -588,9 +650,10 @@ function serialContentOf(serialHex: string): Uint8Array {
   return (magnitude[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.of(0), magnitude]) : magnitude;
 }
 
+/** "good", "revoked:<ms>:<reason>" or "unknown" (Resolved.statusKey) as a metric outcome; on every cache hit, so no split. */
 function outcomeOf(statusKey: string): OcspOutcome {
-  const type = statusKey.split(":", 1)[0];
-  return type === "good" || type === "revoked" ? type : "unknown";
+  if (statusKey === "good") return "good";
+  return statusKey.startsWith("revoked:") ? "revoked" : "unknown";
 }
 
 function refusal(status: OcspErrorStatus, problem?: OcspRequestProblem): OcspAnswer {
