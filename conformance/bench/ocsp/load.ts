@@ -15,8 +15,18 @@
  * With `reconnect`, every request gets a new connection and asks
  * "Connection: close" (what `openssl ocsp` as a client does, and what its
  * responder needs: it serves one request per connection).
+ *
+ * Each client is a fresh process (run.ts forks one per slice), so before the
+ * measured window it runs the same load unmeasured for `warmupSeconds`: its
+ * own start-up (module compilation, cold JIT) and the opening of its
+ * keep-alive connections would otherwise land in every slice's first
+ * moments, and with one-second slices they can be the slowest percent (the
+ * p99) of what is measured. Measured requests reuse the connections the
+ * warm-up opened, as a keep-alive client in steady state does.
  */
+import { readFileSync } from "node:fs";
 import net from "node:net";
+import { percentile } from "./percentile.ts";
 
 export interface LoadJob {
   readonly port: number;
@@ -31,6 +41,10 @@ export interface LoadJob {
   readonly maxRequests: number;
   readonly rate?: number | undefined;
   readonly reconnect?: boolean | undefined;
+  /** The same load, unmeasured, before the measured window (default 0). */
+  readonly warmupSeconds?: number | undefined;
+  /** The server's process id, to read its CPU time around the measured window (/proc, Linux). */
+  readonly serverPid?: number | undefined;
   /** Send every latency back (sorted), for merging interleaved slices. */
   readonly returnLatencies?: boolean | undefined;
 }
@@ -47,6 +61,29 @@ export interface LoadResult {
   readonly max: number;
   /** CPU the client used, as a fraction of one core: near 1.0 means the client may be the limit. */
   readonly clientCpu: number;
+  /**
+   * Open loop: p99 of the client's own lateness, from when a request was due
+   * to when the client's timer got to it (a descheduled or busy client). It
+   * is part of the latencies above, which run from the due time.
+   */
+  readonly clientLagP99: number;
+  /**
+   * Open loop: latency from when the client got to each request (the due
+   * time plus the client's own lateness), still counting any wait for a free
+   * connection: the same requests with the client's lateness taken out.
+   */
+  readonly issuedP50: number;
+  readonly issuedP99: number;
+  /** CPU the server process used in the measured window, as a fraction of one core (Linux; null elsewhere). */
+  readonly serverCpu: number | null;
+  /**
+   * Share of the machine's CPU time the hypervisor gave to others in the
+   * measured window ("steal" in /proc/stat; Linux, null elsewhere): while a
+   * virtual CPU is stolen, whatever runs on it (server or client) stops.
+   */
+  readonly steal: number | null;
+  readonly clientLags?: number[] | undefined;
+  readonly issuedLatencies?: number[] | undefined;
   readonly latencies?: number[] | undefined;
 }
 
@@ -84,7 +121,11 @@ function parse(
 
 export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const bytes = requestBytes(job);
-  const latencies: number[] = [];
+  // Typed arrays sized ahead (see Samples): the client's own garbage collections would land in its latencies.
+  const expected = job.mode === "open" ? Math.ceil((job.rate ?? 1) * job.seconds) + 1 : 1 << 16;
+  let latencies = new Samples(expected);
+  let clientLags = new Samples(job.mode === "open" ? expected : 1);
+  let issuedLatencies = new Samples(job.mode === "open" ? expected : 1);
   let errors = 0;
   let firstError: string | null = null;
 
@@ -142,55 +183,68 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     return socket;
   }
 
-  function send(conn: Connection): Promise<string | null> {
-    return new Promise((resolve) => {
-      conn.waiting = resolve;
-      conn.chunks = [];
-      if (!conn.socket || conn.socket.destroyed) conn.socket = connect(conn);
-      conn.socket.write(bytes);
-    });
+  /** Writes the request on `conn` and calls `answered` once with null (a good answer) or what went wrong. */
+  function send(conn: Connection, answered: (error: string | null) => void): void {
+    conn.waiting = answered;
+    conn.chunks = [];
+    if (!conn.socket || conn.socket.destroyed) conn.socket = connect(conn);
+    conn.socket.write(bytes);
   }
-
-  const record = (error: string | null, startedAt: number) => {
-    if (error) {
-      errors++;
-      firstError ??= error;
-    } else latencies.push(performance.now() - startedAt);
-  };
 
   const connections: Connection[] = Array.from({ length: job.connections }, () => ({
     socket: null,
     chunks: [],
     waiting: null,
   }));
-  const cpuBefore = process.cpuUsage();
-  const start = performance.now();
-  const deadline = start + job.seconds * 1000;
-  let started = 0;
 
-  if (job.mode === "closed") {
-    await Promise.all(
-      connections.map(async (conn) => {
-        while (started < job.maxRequests && performance.now() < deadline) {
-          started++;
-          const t0 = performance.now();
-          record(await send(conn), t0);
-        }
-      }),
-    );
-  } else {
+  /** One window of `seconds` of the job's load; `measured` false (the warm-up): only failures are recorded. */
+  async function window(seconds: number, measured: boolean): Promise<void> {
+    const record = (error: string | null, startedAt: number) => {
+      if (error) {
+        // A failed warm-up request fails the run as much as a measured one.
+        errors++;
+        firstError ??= measured ? error : `warm-up: ${error}`;
+      } else if (measured) latencies.push(performance.now() - startedAt);
+    };
+    const start = performance.now();
+    const deadline = start + seconds * 1000;
+    let started = 0;
+
+    if (job.mode === "closed") {
+      const maxRequests = measured ? job.maxRequests : unboundedRequests;
+      await Promise.all(
+        connections.map(
+          (conn) =>
+            new Promise<void>((resolve) => {
+              const next = () => {
+                if (started >= maxRequests || performance.now() >= deadline) return resolve();
+                started++;
+                const t0 = performance.now();
+                send(conn, (error) => {
+                  record(error, t0);
+                  next();
+                });
+              };
+              next();
+            }),
+        ),
+      );
+      return;
+    }
     const rate = job.rate ?? 1;
-    const total = Math.min(job.maxRequests, Math.floor(rate * job.seconds));
+    const total = Math.min(measured ? job.maxRequests : unboundedRequests, Math.floor(rate * seconds));
     const idle = [...connections];
-    const queue: number[] = []; // due times of requests waiting for a connection
+    // Requests waiting for a connection: when each was due, and when the client got to it.
+    const queue: Array<{ dueAt: number; issuedAt: number }> = [];
     let finished = 0;
     await new Promise<void>((resolve) => {
-      const dispatch = (conn: Connection, dueAt: number) => {
-        void send(conn).then((error) => {
+      const dispatch = (conn: Connection, dueAt: number, issuedAt: number) => {
+        send(conn, (error) => {
           record(error, dueAt);
+          if (measured && !error) issuedLatencies.push(performance.now() - issuedAt);
           finished++;
           const next = queue.shift();
-          if (next !== undefined) dispatch(conn, next);
+          if (next !== undefined) dispatch(conn, next.dueAt, next.issuedAt);
           else idle.push(conn);
           if (finished === total) resolve();
         });
@@ -200,41 +254,126 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
         while (started < total && start + (started * 1000) / rate <= now) {
           const dueAt = start + (started * 1000) / rate;
           started++;
+          if (measured) clientLags.push(now - dueAt);
           const conn = idle.pop();
-          if (conn) dispatch(conn, dueAt);
-          else queue.push(dueAt);
+          if (conn) dispatch(conn, dueAt, now);
+          else queue.push({ dueAt, issuedAt: now });
         }
         if (started < total) setTimeout(tick, 1);
         else if (total === 0) resolve();
       };
       tick();
       // Give up on what is still unanswered well past the window: the server cannot keep up with this rate.
-      setTimeout(() => resolve(), job.seconds * 1000 + 10_000).unref();
+      setTimeout(() => resolve(), seconds * 1000 + 10_000).unref();
     });
-    if (finished < total) {
+    if (measured && finished < total) {
       errors += total - finished;
       firstError ??= `${total - finished} requests unanswered 10 s after the window`;
     }
   }
+
+  if ((job.warmupSeconds ?? 0) > 0) await window(job.warmupSeconds!, false);
+  latencies = new Samples(expected);
+  clientLags = new Samples(job.mode === "open" ? expected : 1);
+  issuedLatencies = new Samples(job.mode === "open" ? expected : 1);
+  // The client's start-up and warm-up garbage collected now, not in the window (load() passes --expose-gc).
+  (globalThis as { gc?: () => void }).gc?.();
+  const cpuBefore = process.cpuUsage();
+  const serverBefore = processCpuSeconds(job.serverPid);
+  const stealBefore = machineSteal();
+  const start = performance.now();
+  await window(job.seconds, true);
   const seconds = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
+  const serverAfter = processCpuSeconds(job.serverPid);
+  const stealAfter = machineSteal();
   for (const conn of connections) conn.socket?.destroy();
-  latencies.sort((a, b) => a - b);
-  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0;
+  const sorted = latencies.sorted();
+  const lags = clientLags.sorted();
+  const issued = issuedLatencies.sorted();
   return {
-    requests: latencies.length,
+    requests: sorted.length,
     errors,
     firstError,
     seconds,
-    rps: latencies.length / seconds,
-    p50: at(50),
-    p90: at(90),
-    p99: at(99),
-    max: latencies[latencies.length - 1] ?? 0,
+    rps: sorted.length / seconds,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? 0,
     clientCpu: (cpu.user + cpu.system) / 1e6 / seconds,
-    latencies: job.returnLatencies ? latencies : undefined,
+    clientLagP99: percentile(lags, 99),
+    issuedP50: percentile(issued, 50),
+    issuedP99: percentile(issued, 99),
+    serverCpu: serverBefore !== null && serverAfter !== null ? (serverAfter - serverBefore) / seconds : null,
+    steal:
+      stealBefore !== null && stealAfter !== null && stealAfter.total > stealBefore.total
+        ? (stealAfter.steal - stealBefore.steal) / (stealAfter.total - stealBefore.total)
+        : null,
+    latencies: job.returnLatencies ? sorted : undefined,
+    clientLags: job.returnLatencies ? lags : undefined,
+    issuedLatencies: job.returnLatencies ? issued : undefined,
   };
 }
+
+/**
+ * Samples in a Float64Array, doubled when full (never, when sized right):
+ * a plain array of numbers grown by push reallocates as it goes, and the
+ * garbage it leaves makes the client collect during the window it measures.
+ */
+class Samples {
+  private values: Float64Array;
+  length = 0;
+
+  constructor(capacity: number) {
+    this.values = new Float64Array(Math.max(1, capacity));
+  }
+
+  push(value: number): void {
+    if (this.length === this.values.length) {
+      const grown = new Float64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.length++] = value;
+  }
+
+  /** Ascending, as a plain array (what IPC carries). */
+  sorted(): number[] {
+    return Array.from(this.values.subarray(0, this.length).sort());
+  }
+}
+
+/** User plus system CPU seconds of a process so far (all its threads), from /proc; null where there is none. */
+function processCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // Fields after the parenthesised command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+  } catch {
+    return null;
+  }
+}
+
+/** The machine's stolen and total CPU ticks so far (the "cpu" line of /proc/stat); null where there is none. */
+function machineSteal(): { steal: number; total: number } | null {
+  try {
+    const line = readFileSync("/proc/stat", "latin1").split("\n", 1)[0]!;
+    // cpu user nice system idle iowait irq softirq steal [guest guest_nice: already counted in user and nice]
+    const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    return { steal: ticks[7] ?? 0, total: ticks.reduce((n, t) => n + t, 0) };
+  } catch {
+    return null;
+  }
+}
+
+/** sysconf(_SC_CLK_TCK): 100 on every Linux architecture Node runs on (USER_HZ). */
+const clockTicksPerSecond = 100;
+
+/** The warm-up's request bound (its time ends it). */
+const unboundedRequests = Number.MAX_SAFE_INTEGER;
 
 if (process.send) {
   process.once("message", (job) => {

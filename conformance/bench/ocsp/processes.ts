@@ -55,7 +55,8 @@ export function forkWith<T>(
 
 /** One load run in a fresh client process; killed if it outlives its bounds. */
 export async function load(job: LoadJob): Promise<LoadResult> {
-  const client = await forkWith<LoadResult>("load.ts", job, [], (job.seconds + 30) * 1000);
+  // --expose-gc: the client collects its start-up garbage between its warm-up and its window.
+  const client = await forkWith<LoadResult>("load.ts", job, ["--expose-gc"], (job.seconds + 30) * 1000);
   return client.ready;
 }
 

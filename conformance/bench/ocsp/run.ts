@@ -31,6 +31,7 @@
  * BENCH_CONNECTIONS (32, closed loop), BENCH_OPEN_CONNECTIONS (64),
  * BENCH_OPENSSL_REQUESTS (5000, per openssl phase, about 2 s), BENCH_OPENSSL_CONNECTIONS (4),
  * BENCH_OPENSSL_MULTI (2: also run `openssl ocsp -multi N`; 0 to skip),
+ * BENCH_WARMUP (0.5: seconds each load client runs unmeasured first, see load.ts),
  * BENCH_GATEWAY_FLAGS (node flags for the gateway process besides npm start's
  * --max-semi-space-size=16, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"), BENCH_WRITE=0 to skip writing
@@ -42,8 +43,10 @@ import path from "node:path";
 import type { BareJob } from "./bare-server.ts";
 import type { GatewayJob, GatewayReady } from "./gateway-process.ts";
 import type { LoadJob, LoadResult } from "./load.ts";
+import { percentile } from "./percentile.ts";
 import { execFileAsync, type Forked, forkWith, freePort, load, type Spawned, spawnOpenssl } from "./processes.ts";
 import { type BenchResult, type Round, writeReport } from "./report.ts";
+import type { GapsResult } from "./scheduling-gaps.ts";
 
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3);
 const slices = Number(process.env["BENCH_SLICES"] ?? 5);
@@ -53,6 +56,7 @@ const openConnections = Number(process.env["BENCH_OPEN_CONNECTIONS"] ?? 64);
 const opensslRequests = Number(process.env["BENCH_OPENSSL_REQUESTS"] ?? 5000);
 const opensslConnections = Number(process.env["BENCH_OPENSSL_CONNECTIONS"] ?? 4);
 const opensslMulti = Number(process.env["BENCH_OPENSSL_MULTI"] ?? 2);
+const warmup = Number(process.env["BENCH_WARMUP"] ?? 0.5);
 // What `npm start` gives the gateway process, then any extra flags.
 const gatewayFlags = [
   "--max-semi-space-size=16",
@@ -205,13 +209,24 @@ async function startOpenssl(work: string, args: string[], multi: number): Promis
 }
 
 function describe(r: LoadResult): string {
-  return `${Math.round(r.rps)} /s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.requests} ok, ${r.errors} errors, client CPU ${r.clientCpu.toFixed(2)}`;
+  const server = r.serverCpu === null ? "" : `, server CPU ${r.serverCpu.toFixed(2)}`;
+  const steal = r.steal === null ? "" : `, steal ${(100 * r.steal).toFixed(1)}%`;
+  const open =
+    r.issuedP99 > 0
+      ? `; client lag p99 ${r.clientLagP99.toFixed(2)} ms, without it p50 ${r.issuedP50.toFixed(2)} p99 ${r.issuedP99.toFixed(2)} ms`
+      : "";
+  return `${Math.round(r.rps)} /s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.requests} ok, ${r.errors} errors, client CPU ${r.clientCpu.toFixed(2)}${server}${steal}${open}`;
 }
 
 /** Several slices' results as one: rates over the summed time, percentiles over all latencies. */
 function merge(parts: readonly LoadResult[]): LoadResult {
   const latencies = parts.flatMap((p) => p.latencies ?? []).sort((a, b) => a - b);
-  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0;
+  const clientLags = parts.flatMap((p) => p.clientLags ?? []).sort((a, b) => a - b);
+  const issued = parts.flatMap((p) => p.issuedLatencies ?? []).sort((a, b) => a - b);
+  const serverCpu = parts.every((p) => p.serverCpu !== null)
+    ? parts.reduce((n, p) => n + p.serverCpu! * p.seconds, 0) / parts.reduce((n, p) => n + p.seconds, 0)
+    : null;
+  const at = (p: number) => percentile(latencies, p);
   const seconds = parts.reduce((n, p) => n + p.seconds, 0);
   return {
     requests: latencies.length,
@@ -224,6 +239,13 @@ function merge(parts: readonly LoadResult[]): LoadResult {
     p99: at(99),
     max: latencies[latencies.length - 1] ?? 0,
     clientCpu: parts.reduce((n, p) => n + p.clientCpu * p.seconds, 0) / seconds,
+    clientLagP99: percentile(clientLags, 99),
+    steal: parts.every((p) => p.steal !== null)
+      ? parts.reduce((n, p) => n + p.steal! * p.seconds, 0) / parts.reduce((n, p) => n + p.seconds, 0)
+      : null,
+    issuedP50: percentile(issued, 50),
+    issuedP99: percentile(issued, 99),
+    serverCpu,
   };
 }
 
@@ -315,8 +337,15 @@ async function main() {
 
     const opensslArgs = await prepareOpenssl(work, serialHex);
 
+    // Whose CPU time each load client reads around its window (not openssl's: -multi forks workers).
+    const pids = new Map<number, number | undefined>([
+      [ocspPort, gateway.ready.pid],
+      [bare.ready.port, bare.child.pid],
+      [koa.ready.port, koa.child.pid],
+    ]);
     const job = (port: number, method: "GET" | "POST", extra: Partial<LoadJob>): LoadJob => ({
       port,
+      serverPid: pids.get(port),
       method,
       path: method === "GET" ? getPath : "/ocsp",
       body: method === "POST" ? requestBase64 : undefined,
@@ -325,6 +354,7 @@ async function main() {
       connections,
       seconds,
       maxRequests: unbounded,
+      warmupSeconds: warmup,
       ...extra,
     });
 
@@ -334,6 +364,17 @@ async function main() {
     await measure("gateway POST", job(ocspPort, "POST", { seconds: 2 }));
     await measure("bare GET", job(bare.ready.port, "GET", { seconds: 2 }));
 
+    /** scheduling-gaps.ts in its own process while nothing else of the bench runs. */
+    const gaps = async () => {
+      const probe = await forkWith<GapsResult>("scheduling-gaps.ts", { seconds: 3 });
+      const result = probe.ready;
+      await probe.stop();
+      console.error(
+        `  scheduling gaps: ${result.perSecond.toFixed(1)}/s over 1 ms, ${result.over5msPerSecond.toFixed(1)}/s over 5 ms, longest ${result.longestMs.toFixed(1)} ms`,
+      );
+      return result;
+    };
+    const gapsBefore = await gaps();
     const loadBefore = os.loadavg();
     const results: Round[] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -397,6 +438,7 @@ async function main() {
         bareGetHalf,
       });
     }
+    const gapsAfter = await gaps();
     const { stdout: opensslVersion } = await execFileAsync("openssl", ["version"]);
     const result: BenchResult = {
       date: new Date().toISOString().slice(0, 10),
@@ -413,8 +455,10 @@ async function main() {
       opensslRequests,
       opensslConnections,
       opensslMulti,
+      warmupSeconds: warmup,
+      gaps: [gapsBefore, gapsAfter],
       rounds: results,
-      command: `npm run bench:ocsp (BENCH_ROUNDS=${rounds} BENCH_SECONDS=${seconds} BENCH_SLICES=${slices} BENCH_CONNECTIONS=${connections} BENCH_OPENSSL_REQUESTS=${opensslRequests} BENCH_OPENSSL_MULTI=${opensslMulti})`,
+      command: `npm run bench:ocsp (BENCH_ROUNDS=${rounds} BENCH_SECONDS=${seconds} BENCH_SLICES=${slices} BENCH_CONNECTIONS=${connections} BENCH_OPENSSL_REQUESTS=${opensslRequests} BENCH_OPENSSL_MULTI=${opensslMulti} BENCH_WARMUP=${warmup})`,
       slices,
       gatewayFlags: gatewayFlags.join(" "),
     };
