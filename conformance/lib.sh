@@ -41,6 +41,21 @@ free_port() {
   "$node" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
+# listen_on_loopback [LISTENER=PORT...]: exports CHANCERY_LISTEN_<LISTENER> for every listener of the
+# gateway, on 127.0.0.1: the given port, or a free one. Tests only talk to this machine, and a listener left
+# on its default (0.0.0.0, fixed port) would collide with another gateway started by the same run.
+listen_on_loopback() {
+  local listener port given
+  for listener in metrics admin ocsp acme scep est; do
+    port=""
+    for given in "$@"; do
+      [ "${given%%=*}" = "$listener" ] && port=${given#*=}
+    done
+    [ -n "$port" ] || port=$(free_port)
+    export "CHANCERY_LISTEN_${listener^^}=127.0.0.1:$port"
+  done
+}
+
 # json_field EXPR < JSON: prints d<EXPR> of the JSON on stdin, e.g. json_field .certificatePem
 # (strings raw, anything else as JSON).
 json_field() {

@@ -37,8 +37,8 @@ pebble-challtestsrv -dns01 "127.0.0.1:$dns" -management "127.0.0.1:$management" 
   -tlsalpn01 "" -defaultIPv4 127.0.0.1 -defaultIPv6 "" > "$work/challtestsrv.log" 2>&1 &
 challtest=$!
 
-export CHANCERY_DATA_DIR="$data" CHANCERY_LISTEN_METRICS="127.0.0.1:$metrics" CHANCERY_LISTEN_ADMIN="127.0.0.1:$admin"
-export CHANCERY_LISTEN_OCSP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_ACME="127.0.0.1:$acme" CHANCERY_LISTEN_SCEP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_EST="127.0.0.1:$(free_port)"
+export CHANCERY_DATA_DIR="$data"
+listen_on_loopback metrics="$metrics" admin="$admin" acme="$acme"
 export CHANCERY_ACME_BASE_URL="https://localhost:$acme" CHANCERY_ACME_DNS_RESOLVERS="127.0.0.1:$dns"
 export CHANCERY_ACME_HTTP_PORT="$http01" CHANCERY_ACME_TLS_ALPN_PORT="$tlsalpn"
 export CHANCERY_LOG_PRETTY=false

@@ -24,8 +24,8 @@ cleanup() {
 trap cleanup EXIT
 
 # publicBaseUrl points at this run's listener, so the CDP in issued certificates is fetchable.
-export CHANCERY_DATA_DIR="$data" CHANCERY_LISTEN_METRICS="127.0.0.1:$metrics" CHANCERY_LISTEN_ADMIN="127.0.0.1:$admin"
-export CHANCERY_LISTEN_OCSP="127.0.0.1:$ocsp" CHANCERY_PUBLIC_BASE_URL="http://127.0.0.1:$ocsp" CHANCERY_LISTEN_ACME="127.0.0.1:$(free_port)" CHANCERY_LISTEN_SCEP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_EST="127.0.0.1:$(free_port)"
+export CHANCERY_DATA_DIR="$data" CHANCERY_PUBLIC_BASE_URL="http://127.0.0.1:$ocsp"
+listen_on_loopback metrics="$metrics" admin="$admin" ocsp="$ocsp"
 export CHANCERY_LOG_PRETTY=false
 node src/main.ts > "$work/gateway.log" 2>&1 &
 pid=$!

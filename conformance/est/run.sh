@@ -29,9 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export CHANCERY_DATA_DIR="$data" CHANCERY_LISTEN_METRICS="127.0.0.1:$metrics" CHANCERY_LISTEN_ADMIN="127.0.0.1:$admin"
-export CHANCERY_LISTEN_OCSP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_ACME="127.0.0.1:$(free_port)"
-export CHANCERY_LISTEN_SCEP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_EST="127.0.0.1:$est"
+export CHANCERY_DATA_DIR="$data"
+listen_on_loopback metrics="$metrics" admin="$admin" est="$est"
 export CHANCERY_EST_BASE_URL="https://localhost:$est" CHANCERY_EST_RETRY_AFTER=2s CHANCERY_LOG_PRETTY=false
 node src/main.ts > "$work/gateway.log" 2>&1 &
 pid=$!

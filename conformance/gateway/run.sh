@@ -11,14 +11,12 @@ work=$(mktemp -d /tmp/chancery-conf-XXXXXX)
 chmod 711 "$work"
 data="$work/data"
 port=$(free_port)
-export CHANCERY_LISTEN_ADMIN="127.0.0.1:$(free_port)"
-export CHANCERY_LISTEN_OCSP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_ACME="127.0.0.1:$(free_port)" CHANCERY_LISTEN_SCEP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_EST="127.0.0.1:$(free_port)"
+listen_on_loopback metrics="$port"
 log="$work/gateway.log"
 pid=""
 
 start_gateway() {
-  CHANCERY_DATA_DIR="$data" CHANCERY_LISTEN_METRICS="127.0.0.1:$port" CHANCERY_LOG_PRETTY=false \
-    "$node" src/main.ts > "$log" 2>&1 &
+  CHANCERY_DATA_DIR="$data" CHANCERY_LOG_PRETTY=false "$node" src/main.ts > "$log" 2>&1 &
   pid=$!
 }
 cleanup() {

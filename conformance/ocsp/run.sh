@@ -31,9 +31,11 @@ cleanup() {
 trap cleanup EXIT
 
 export CHANCERY_LOG_PRETTY=false
-CHANCERY_DATA_DIR="$data" CHANCERY_LISTEN_METRICS="127.0.0.1:$metrics" CHANCERY_LISTEN_ADMIN="127.0.0.1:$admin" \
-  CHANCERY_LISTEN_OCSP="127.0.0.1:$ocsp" CHANCERY_PUBLIC_BASE_URL="http://127.0.0.1:$ocsp" CHANCERY_LISTEN_ACME="127.0.0.1:$(free_port)" CHANCERY_LISTEN_SCEP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_EST="127.0.0.1:$(free_port)" \
-  node src/main.ts > "$work/gateway.log" 2>&1 &
+# Each gateway in a subshell of its own: the two differ in their listeners. exec: $! is the gateway.
+(
+  listen_on_loopback metrics="$metrics" admin="$admin" ocsp="$ocsp"
+  CHANCERY_DATA_DIR="$data" CHANCERY_PUBLIC_BASE_URL="http://127.0.0.1:$ocsp" exec node src/main.ts
+) > "$work/gateway.log" 2>&1 &
 pid=$!
 check "the gateway starts with the OCSP responder" wait_for 120 bash -c "curl -fsS http://127.0.0.1:$metrics/readyz"
 check "the revocation listener announces /ocsp" grep -q "revocation listener ready (/ocsp" "$work/gateway.log"
@@ -56,10 +58,11 @@ check "the issuing CA is known" test -n "$issuing"
 db_url=$("$node" -e 'import("./src/store/embedded-postgres.ts").then(async (m) => {
   const uri = await m.runningEmbeddedPostgresUri(process.argv[1]); if (!uri) process.exit(1); process.stdout.write(uri) })' "$data")
 check "the first gateway's embedded database is reachable" test -n "$db_url"
-CHANCERY_DATA_DIR="$data2" CHANCERY_DATABASE_URL="$db_url" CHANCERY_KEY_ENCRYPTION_KEY_FILE="$data/kek" \
-  CHANCERY_LISTEN_METRICS="127.0.0.1:$metrics2" CHANCERY_LISTEN_ADMIN="127.0.0.1:$admin2" \
-  CHANCERY_LISTEN_OCSP="127.0.0.1:$ocsp2" CHANCERY_PUBLIC_BASE_URL="http://127.0.0.1:$ocsp" CHANCERY_LISTEN_ACME="127.0.0.1:$(free_port)" CHANCERY_LISTEN_SCEP="127.0.0.1:$(free_port)" CHANCERY_LISTEN_EST="127.0.0.1:$(free_port)" \
-  node src/main.ts > "$work/gateway2.log" 2>&1 &
+(
+  listen_on_loopback metrics="$metrics2" admin="$admin2" ocsp="$ocsp2"
+  CHANCERY_DATA_DIR="$data2" CHANCERY_DATABASE_URL="$db_url" CHANCERY_KEY_ENCRYPTION_KEY_FILE="$data/kek" \
+    CHANCERY_PUBLIC_BASE_URL="http://127.0.0.1:$ocsp" exec node src/main.ts
+) > "$work/gateway2.log" 2>&1 &
 pid2=$!
 check "a second gateway starts on the same database" wait_for 120 bash -c "curl -fsS http://127.0.0.1:$metrics2/readyz"
 
