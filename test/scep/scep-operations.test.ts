@@ -157,6 +157,27 @@ describe("RA rotation", () => {
     const reply = await t.exchange("rotating", request, rotated.certificateDer);
     expect(reply.pkiStatus, `failInfo ${reply.failInfo}`).toBe(pkiStatuses.success);
   });
+
+  it("an envelope addressed to an RA made after the RA list was cached is opened (the list is read again)", async () => {
+    await t.endpoint("rotating-cached");
+    const oldRa = await t.raCertificate("rotating-cached");
+    // One enrolment first: the gateway now holds the endpoint's RA list in its cache.
+    const first = device(keys[0]!, { cn: "device-before-rotation", challenge: staticChallenge });
+    const before = await t.exchange(
+      "rotating-cached",
+      pkcsReq(first.csr, { raCertificateDer: oldRa, signer: first.signer }),
+      oldRa,
+    );
+    expect(before.pkiStatus, `failInfo ${before.failInfo}`).toBe(pkiStatuses.success);
+
+    // Rotated as another replica would: behind the cache of the service that answers PKIOperation.
+    const endpoint = await t.gateway.scep.endpoints.getByName("rotating-cached");
+    const rotated = await t.gateway.scep.ra.rotate(endpoint, testActor);
+    const made = device(keys[0]!, { cn: "device-after-rotation", challenge: staticChallenge });
+    const request = pkcsReq(made.csr, { raCertificateDer: rotated.certificateDer, signer: made.signer });
+    const reply = await t.exchange("rotating-cached", request, rotated.certificateDer);
+    expect(reply.pkiStatus, `failInfo ${reply.failInfo}`).toBe(pkiStatuses.success);
+  });
 });
 
 describe("GetNextCACert", () => {

@@ -31,6 +31,7 @@ import {
   type ContentCipher,
   type EnvelopeRecipient,
   type IdentifiedMessage,
+  type OpenedEnvelope,
   openEnvelope,
   type ParsedPkiMessage,
   parsePkiMessage,
@@ -115,7 +116,8 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     if (!ca.certificateDer) throw new ChanceryError("failed_precondition", `CA ${ca.name} has no certificate`);
     return [ca.certificateDer, ...ca.chainDer];
   }, cacheOptions);
-  const raCredentials = new Map<string, { credentials: Promise<ScepRaCredential[]>; at: number }>();
+  /** Every unexpired RA credential of an endpoint, by endpoint name. */
+  const raLists = createTtlCache(async (name) => deps.ra.valid(await endpoints.get(name)), cacheOptions);
 
   async function endpointNamed(name: string): Promise<ScepEndpoint> {
     const endpoint = await endpoints.get(name);
@@ -127,12 +129,10 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
   /**
    * Who opens envelopes and signs replies: the endpoint's RA certificates,
    * newest first, or in "ca" mode the CA itself (RFC 8894 §2.1, no RA: its
-   * certificate is what GetCACert gave the device). The RA list is kept for
-   * the cache TTL; `reread` reads it again, for an envelope addressed to an
-   * RA certificate another replica made since.
+   * certificate is what GetCACert gave the device).
    */
-  async function recipients(endpoint: ScepEndpoint, reread = false): Promise<EnvelopeRecipient[]> {
-    if (endpoint.caCertificateMode !== "ca") return raRecipients(endpoint, reread);
+  async function recipients(endpoint: ScepEndpoint): Promise<EnvelopeRecipient[]> {
+    if (endpoint.caCertificateMode !== "ca") return raRecipients(endpoint, false);
     let credential = caCredentials.get(endpoint.caId);
     if (!credential) {
       credential = (async () => {
@@ -145,21 +145,19 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     return [await credential];
   }
 
+  /**
+   * The endpoint's RA credentials, kept for the cache TTL; `reread` reads them
+   * again, for an envelope addressed to an RA certificate another replica
+   * made since.
+   */
   async function raRecipients(endpoint: ScepEndpoint, reread: boolean): Promise<ScepRaCredential[]> {
+    if (reread) raLists.forget(endpoint.name);
+    const credentials = await raLists.get(endpoint.name);
     const now = clock.now().getTime();
-    const cached = raCredentials.get(endpoint.id);
-    if (!reread && cached && now - cached.at < cacheMs) {
-      const credentials = await cached.credentials;
-      // One that expired since it was read is no longer offered: read the list again.
-      if (credentials.every((credential) => credential.notAfter.getTime() > now)) return credentials;
-    }
-    const credentials = deps.ra.valid(endpoint);
-    const entry = { credentials, at: now };
-    raCredentials.set(endpoint.id, entry);
-    credentials.catch(() => {
-      if (raCredentials.get(endpoint.id) === entry) raCredentials.delete(endpoint.id);
-    });
-    return credentials;
+    if (credentials.every((credential) => credential.notAfter.getTime() > now)) return credentials;
+    // One expired since the list was read: it is no longer offered.
+    raLists.forget(endpoint.name);
+    return raLists.get(endpoint.name);
   }
 
   function caChainDer(caId: string): Promise<Buffer[]> {
@@ -626,22 +624,23 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
    * Opens the pkcsPKIEnvelope with the (cached) RA credentials; when none of
    * them is its recipient, once more with the RA list read again (a rotation
    * on another replica gives devices a certificate this one has not seen).
+   * Returns the list it opened with: its newest credential signs the reply.
    */
   async function openWithRecipients(
     endpoint: ScepEndpoint,
     envelope: Uint8Array,
     credentials: EnvelopeRecipient[],
-  ): Promise<{ content: Buffer; cipher: ContentCipher }> {
+  ): Promise<{ opened: OpenedEnvelope; credentials: EnvelopeRecipient[] }> {
     const options = { allowLegacy: endpoint.legacyCrypto };
     try {
-      return openEnvelope(envelope, credentials, options);
+      return { opened: openEnvelope(envelope, credentials, options), credentials };
     } catch (err) {
       if (!(err instanceof ScepMessageError) || err.failInfo !== failInfos.badMessageCheck) throw err;
       if (endpoint.caCertificateMode === "ca") throw err;
       const reread = await raRecipients(endpoint, true);
       const held = (der: Uint8Array) => credentials.some((c) => Buffer.from(c.certificateDer).equals(der));
       if (reread.every((credential) => held(credential.certificateDer))) throw err;
-      return openEnvelope(envelope, reread, options);
+      return { opened: openEnvelope(envelope, reread, options), credentials: reread };
     }
   }
 
@@ -670,8 +669,9 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     async pkiOperation(endpointName, message, sourceIp) {
       const endpoint = await endpointNamed(endpointName);
       const credentials = await recipients(endpoint);
-      const signer = credentials[0];
-      if (!signer) throw new ChanceryError("unavailable", `SCEP endpoint ${endpoint.name} has no RA certificate`);
+      const newest = credentials[0];
+      if (!newest) throw new ChanceryError("unavailable", `SCEP endpoint ${endpoint.name} has no RA certificate`);
+      let signer: EnvelopeRecipient = newest;
       let parsed: ParsedPkiMessage;
       try {
         parsed = parsePkiMessage(message);
@@ -706,9 +706,12 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       if (parsed.digest === "sha1" && !endpoint.legacyCrypto)
         return answer(failure(failInfos.badAlg, "SHA-1 is not accepted on this endpoint (legacyCrypto is off)"));
 
-      let opened: { content: Buffer; cipher: ContentCipher };
+      let opened: OpenedEnvelope;
       try {
-        opened = await openWithRecipients(endpoint, parsed.envelope, credentials);
+        const used = await openWithRecipients(endpoint, parsed.envelope, credentials);
+        opened = used.opened;
+        // The RA list read again after a rotation elsewhere: its newest RA signs, as GetCACert now hands out.
+        signer = used.credentials[0]!;
       } catch (err) {
         if (err instanceof ScepMessageError && err.failInfo !== null) return answer(failure(err.failInfo, err.message));
         throw err;
