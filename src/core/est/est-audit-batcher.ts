@@ -40,10 +40,9 @@ export function createEstAuditBatcher(deps: {
     writing = (async () => {
       try {
         while (waiting.length > 0 || dropped > 0) {
-          const batch = waiting;
+          const events = waiting;
           waiting = [];
           noted = 0;
-          const events = [...batch];
           if (dropped > 0) {
             events.push({
               actor: "system",

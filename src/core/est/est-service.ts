@@ -22,7 +22,6 @@ import { subjectMatches } from "../issuance/name-binding.ts";
 import { csrSans, sameSans, sanOf } from "../issuance/requested-sans.ts";
 import { generateKeyPairAsync } from "../keys/generate-key-pair.ts";
 import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
-import type { Profile } from "../profiles/profile-schema.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
 import { createTtlCache } from "../ttl-cache.ts";
@@ -143,10 +142,6 @@ export function createEstService(deps: EstServiceDeps): EstService {
     return label;
   }
 
-  function profileNamed(name: string): Promise<Profile> {
-    return profiles.get(name);
-  }
-
   /** The CSR read; its signature is checked by the issuance (or here, for serverkeygen, before its key is used). */
   function readClientCsr(input: Uint8Array | string, verify: boolean): ParsedCsr {
     return verify ? parseCsr(input) : readCsr(input).csr;
@@ -265,7 +260,7 @@ export function createEstService(deps: EstServiceDeps): EstService {
     // Requests wait only under a profile that requires approval: only then can a retry find one waiting
     // (one query less per enrollment otherwise). Should approval be switched off while requests wait,
     // their retries are issued at once like any request, and the queued ones can be rejected.
-    const approvalRequired = (await profileNamed(label.profileName)).requiresApproval.required;
+    const approvalRequired = (await profiles.get(label.profileName)).requiresApproval.required;
     const waiting = approvalRequired
       ? await findPendingEstEnrollment(pool, label.id, identity.requester, enrollment.publicKeySha256)
       : null;
@@ -432,7 +427,7 @@ export function createEstService(deps: EstServiceDeps): EstService {
 
     async csrAttributes(labelName) {
       const label = await labelNamed(labelName);
-      return buildCsrAttributes(await profileNamed(label.profileName), {
+      return buildCsrAttributes(await profiles.get(label.profileName), {
         channelBindingRequired: label.channelBindingRequired,
       });
     },
@@ -545,7 +540,7 @@ export function createEstService(deps: EstServiceDeps): EstService {
         const algorithm = keyAlgorithmFor(csr);
         const publicKeySha256 = publicKeyHash(csr);
         // A retry of a waiting request brings its own key back; only a new request needs a new key.
-        const waiting = (await profileNamed(label.profileName)).requiresApproval.required
+        const waiting = (await profiles.get(label.profileName)).requiresApproval.required
           ? await findPendingEstEnrollment(pool, label.id, identity.requester, publicKeySha256)
           : null;
         let generated: { privateKeyPkcs8: Buffer; csrDer: Uint8Array } | null = null;
