@@ -42,7 +42,6 @@ import { configSchema } from "../../../src/config/config-schema.ts";
 import { createSoftwareSigner } from "../../../src/core/ca/software-signer.ts";
 import { systemClock } from "../../../src/core/clock.ts";
 import { generateKeyPair } from "../../../src/core/keys/generate-key-pair.ts";
-import { certIdHashAlgorithms } from "../../../src/core/ocsp/cert-id.ts";
 import { createOcspPresigner } from "../../../src/core/ocsp/ocsp-presigner.ts";
 import { createCertificateSigningRequest } from "../../../src/core/x509/certificate-signing-request.ts";
 import { pemEncode } from "../../../src/core/x509/pem.ts";
@@ -220,23 +219,17 @@ async function run(job: GatewayJob): Promise<void> {
     clock: systemClock,
     logger,
   });
-  const hashAlgorithms = Object.keys(certIdHashAlgorithms);
   /**
-   * Certificates the pre-signer's condition (src/store/ocsp-response-store.ts) finds due, over every CA;
-   * with `since`, only those issued since then (through the issued_at index: a check that does not scan
-   * the whole store, so its own cost stays out of what is measured).
+   * Certificates the pre-signer finds due (its own table, migration 0020), over every CA; with `since`,
+   * only those issued since then (through the issued_at index: a check that does not scan the whole
+   * store, so its own cost stays out of what is measured).
    */
   const countDue = async (since: Date | null) =>
     Number(
       await gateway.pool.oneFirst(sql.type(z.object({ n: z.coerce.number() }))`
-        SELECT count(*) AS n FROM certificates c
-        WHERE c.not_after > now()
-          AND ${since ? sql.fragment`c.issued_at >= ${sql.timestamp(since)}` : sql.fragment`TRUE`}
-          AND (SELECT count(*) FROM ocsp_responses r
-               WHERE r.ca_id = c.ca_id AND r.serial_hex = c.serial_hex
-                 AND r.hash_algorithm = ANY(${sql.array(hashAlgorithms, "text")})
-                 AND r.refresh_at > now()
-                 AND r.status = CASE c.status WHEN 'valid' THEN 'good' ELSE 'revoked' END) < ${hashAlgorithms.length}`),
+        SELECT count(*) AS n FROM ocsp_presign_due d JOIN certificates c ON c.serial_hex = d.serial_hex
+        WHERE d.due_at <= now() AND d.not_after > now()
+          AND ${since ? sql.fragment`c.issued_at >= ${sql.timestamp(since)}` : sql.fragment`TRUE`}`),
     );
   // Everything issued before the last complete pre-signing is signed: later checks look at what came after.
   let signedUpTo: Date | null = null;
