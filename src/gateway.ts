@@ -25,8 +25,11 @@ import { type Clock, systemClock } from "./core/clock.ts";
 import { createCore } from "./core/create-core.ts";
 import { type CrlScheduler, createCrlScheduler } from "./core/crl/crl-scheduler.ts";
 import type { CrlService } from "./core/crl/crl-service.ts";
+import { createEnrollmentSecretService } from "./core/enrollment-secrets/enrollment-secret-service.ts";
+import type { EnrollmentSecretService } from "./core/enrollment-secrets/enrollment-secret-types.ts";
 import { isChanceryError } from "./core/errors.ts";
 import { createEstServices, type EstServices } from "./core/est/create-est-services.ts";
+import { estSecretScope } from "./core/est/est-secret-scope.ts";
 import { createListenerKeySigner } from "./core/est/listener-key-signer.ts";
 import type { TokenService } from "./core/identity/token-service.ts";
 import type { UserService } from "./core/identity/user-service.ts";
@@ -37,6 +40,7 @@ import { buildCaUrls } from "./core/profiles/ca-urls.ts";
 import type { ProfileService } from "./core/profiles/profile-service.ts";
 import type { RequestService } from "./core/requests/request-service.ts";
 import { createScepServices, type ScepServices } from "./core/scep/create-scep-services.ts";
+import { scepSecretScope } from "./core/scep/scep-secret-scope.ts";
 import { pemEncode } from "./core/x509/pem.ts";
 import { createWorkerSignatureVerifier } from "./core/x509/signature-verifier.ts";
 import { type Listener, startListener } from "./ops/http-listener.ts";
@@ -66,6 +70,8 @@ export interface Gateway {
   readonly acme: AcmeServices;
   readonly scep: ScepServices;
   readonly est: EstServices;
+  /** One-time enrollment secrets of SCEP endpoints and EST labels. */
+  readonly enrollmentSecrets: EnrollmentSecretService;
   readonly ocsp: OcspService;
   readonly responderRotation: ResponderRotation;
   readonly metrics: Metrics;
@@ -242,6 +248,14 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
     }
     if (listenerTls) cleanup.push(async () => listenerTls!.stop());
 
+    // One-time enrollment secrets, spent by SCEP (a dynamic endpoint's challenge passwords) and EST (a
+    // label's one-time Basic passwords); each protocol says what its scope is and when it takes secrets.
+    const enrollmentSecrets = createEnrollmentSecretService({
+      pool,
+      audit,
+      clock,
+      scopes: { scep_endpoint: scepSecretScope, est_label: estSecretScope },
+    });
     const scep = createScepServices({
       pool,
       audit,
@@ -253,6 +267,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       issuance,
       requests,
       crls,
+      secrets: enrollmentSecrets,
       settings: { raLifetimeSeconds: config.scep.raCertificateLifetime },
     });
     // EST (RFC 7030): built here for the admin API; its listener starts after SCEP's below.
@@ -268,6 +283,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       issuance,
       requests,
       authenticator,
+      secrets: enrollmentSecrets,
       // Encrypted server-generated keys are signed with the listener's TLS certificate and key (RFC 7030 §4.4.2).
       keyPackageSigner: () => (listenerTls ? listenerKeySigner(listenerTls.current()) : null),
       settings: { retryAfterSeconds: config.est.retryAfter },
@@ -297,11 +313,10 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
           acmeBaseUrl: config.acme.baseUrl,
           scepEndpoints: scep.endpoints,
           scepRa: scep.ra,
-          scepChallenges: scep.challenges,
           scepBaseUrl: config.scep.baseUrl,
           estLabels: est.labels,
-          estSecrets: est.secrets,
           estBaseUrl: config.est.baseUrl,
+          enrollmentSecrets,
           crls,
           ocsp,
           ocspResponders,
@@ -450,6 +465,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       acme,
       scep,
       est,
+      enrollmentSecrets,
       crlScheduler,
       ocsp,
       responderRotation,

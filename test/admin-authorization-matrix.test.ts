@@ -9,6 +9,7 @@ import { AcmeDirectory_ChallengeType, AcmeService } from "../src/gen/chancery/ad
 import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService, KeyAlgorithm } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService, SubjectAltName_Type } from "../src/gen/chancery/admin/v1/certificate_pb.js";
+import { EnrollmentSecretService } from "../src/gen/chancery/admin/v1/enrollment_secret_pb.js";
 import { EstLabel_AuthMode, EstService } from "../src/gen/chancery/admin/v1/est_pb.js";
 import { ProfileService } from "../src/gen/chancery/admin/v1/profile_pb.js";
 import {
@@ -57,6 +58,7 @@ const services: readonly DescService[] = [
   AcmeService,
   ScepService,
   EstService,
+  EnrollmentSecretService,
 ];
 
 type Code = "OK" | keyof typeof grpc.status;
@@ -185,48 +187,42 @@ const matrix: Record<string, Expectation> = {
   "chancery.admin.v1.AcmeService/ListExternalAccountKeys": adminOnly,
   "chancery.admin.v1.AcmeService/RevokeExternalAccountKey": adminOnly,
 
-  // ScepService: endpoints and RA rotation are admin only (issuance policy, reads included); one-time
-  // challenges also for operators assigned the endpoint's CA (MDM integrations), another CA's endpoint hidden.
+  // ScepService: endpoints and RA rotation are admin only (issuance policy, reads included).
   "chancery.admin.v1.ScepService/CreateScepEndpoint": adminOnly,
   "chancery.admin.v1.ScepService/GetScepEndpoint": adminOnly,
   "chancery.admin.v1.ScepService/ListScepEndpoints": adminOnly,
   "chancery.admin.v1.ScepService/UpdateScepEndpoint": adminOnly,
   "chancery.admin.v1.ScepService/DeleteScepEndpoint": adminOnly,
   "chancery.admin.v1.ScepService/RotateScepRaCertificate": adminOnly,
-  "chancery.admin.v1.ScepService/CreateScepChallenge": {
-    user: PD,
-    operator: "OK",
-    operatorUnassigned: NF,
-    admin: "OK",
-  },
-  "chancery.admin.v1.ScepService/ListScepChallenges": { user: PD, operator: "OK", operatorUnassigned: NF, admin: "OK" },
-  "chancery.admin.v1.ScepService/RevokeScepChallenge": {
-    user: PD,
-    operator: "OK",
-    operatorUnassigned: NF,
-    admin: "OK",
-  },
 
-  // EstService: labels are admin only (issuance policy, reads included); enrollment secrets also for
-  // operators assigned the label's CA (provisioning tools), another CA's label hidden.
+  // EstService: labels are admin only (issuance policy, reads included).
   "chancery.admin.v1.EstService/CreateEstLabel": adminOnly,
   "chancery.admin.v1.EstService/GetEstLabel": adminOnly,
   "chancery.admin.v1.EstService/ListEstLabels": adminOnly,
   "chancery.admin.v1.EstService/UpdateEstLabel": adminOnly,
   "chancery.admin.v1.EstService/DeleteEstLabel": adminOnly,
-  "chancery.admin.v1.EstService/CreateEstEnrollmentSecret": {
+
+  // EnrollmentSecretService: one-time secrets of SCEP endpoints and EST labels, for admins and operators
+  // assigned the endpoint's or label's CA (MDM and provisioning tools); another CA's scope and its secrets hidden.
+  "chancery.admin.v1.EnrollmentSecretService/CreateEnrollmentSecret": {
     user: PD,
     operator: "OK",
     operatorUnassigned: NF,
     admin: "OK",
   },
-  "chancery.admin.v1.EstService/ListEstEnrollmentSecrets": {
+  "chancery.admin.v1.EnrollmentSecretService/GetEnrollmentSecret": {
     user: PD,
     operator: "OK",
     operatorUnassigned: NF,
     admin: "OK",
   },
-  "chancery.admin.v1.EstService/RevokeEstEnrollmentSecret": {
+  "chancery.admin.v1.EnrollmentSecretService/ListEnrollmentSecrets": {
+    user: PD,
+    operator: "OK",
+    operatorUnassigned: NF,
+    admin: "OK",
+  },
+  "chancery.admin.v1.EnrollmentSecretService/RevokeEnrollmentSecret": {
     user: PD,
     operator: "OK",
     operatorUnassigned: NF,
@@ -619,19 +615,6 @@ describe("admin API authorization matrix", () => {
     }),
     // On the operator's own CA: still admin only.
     "chancery.admin.v1.ScepService/RotateScepRaCertificate": async () => ({ name: await scepEndpoint(f.issuingCa) }),
-    // Assigned CA (operator), unassigned CA (operatorUnassigned, admin).
-    "chancery.admin.v1.ScepService/CreateScepChallenge": async (kind) => ({
-      parent: await scepEndpoint(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa),
-    }),
-    "chancery.admin.v1.ScepService/ListScepChallenges": async (kind) => ({
-      parent: await scepEndpoint(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa),
-    }),
-    // A fresh challenge minted by the admin on the endpoint of the CA in question.
-    "chancery.admin.v1.ScepService/RevokeScepChallenge": async (kind) => {
-      const parent = await scepEndpoint(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa);
-      const made = await grpcUnary(client, ScepService.method.createScepChallenge, { parent }, admin());
-      return { name: made.scepChallenge!.name };
-    },
 
     "chancery.admin.v1.EstService/CreateEstLabel": () => ({
       estLabel: {
@@ -651,19 +634,22 @@ describe("admin API authorization matrix", () => {
     "chancery.admin.v1.EstService/DeleteEstLabel": async () => ({
       name: await estLabel(f.issuingCa, next("gone-est")),
     }),
-    // Assigned CA (operator), unassigned CA (operatorUnassigned, admin).
-    "chancery.admin.v1.EstService/CreateEstEnrollmentSecret": async (kind) => ({
-      parent: await estLabel(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa),
+
+    // Assigned CA (operator), unassigned CA (operatorUnassigned, admin); a SCEP endpoint for some RPCs and an
+    // EST label for the others, so both scope kinds go through the check.
+    "chancery.admin.v1.EnrollmentSecretService/CreateEnrollmentSecret": async (kind) => ({
+      enrollmentSecret: { scope: { case: "scepEndpoint", value: await scepEndpoint(caFor(kind)) } },
     }),
-    "chancery.admin.v1.EstService/ListEstEnrollmentSecrets": async (kind) => ({
-      parent: await estLabel(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa),
+    "chancery.admin.v1.EnrollmentSecretService/ListEnrollmentSecrets": async (kind) => ({
+      scope: { case: "estLabel", value: await estLabel(caFor(kind)) },
     }),
-    // A fresh secret minted by the admin on the label of the CA in question.
-    "chancery.admin.v1.EstService/RevokeEstEnrollmentSecret": async (kind) => {
-      const parent = await estLabel(kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa);
-      const made = await grpcUnary(client, EstService.method.createEstEnrollmentSecret, { parent }, admin());
-      return { name: made.estEnrollmentSecret!.name };
-    },
+    // A fresh secret minted by the admin in a scope of the CA in question.
+    "chancery.admin.v1.EnrollmentSecretService/GetEnrollmentSecret": async (kind) => ({
+      name: await enrollmentSecret({ case: "estLabel", value: await estLabel(caFor(kind)) }),
+    }),
+    "chancery.admin.v1.EnrollmentSecretService/RevokeEnrollmentSecret": async (kind) => ({
+      name: await enrollmentSecret({ case: "scepEndpoint", value: await scepEndpoint(caFor(kind)) }),
+    }),
 
     "chancery.admin.v1.RequestService/CreateRequest": () => ({ request: { freeForm: true, comment: "please" } }),
     "chancery.admin.v1.RequestService/GetRequest": (kind) => ({
@@ -762,6 +748,22 @@ describe("admin API authorization matrix", () => {
     );
     if (!create) estLabels.set(ca, made.name);
     return made.name;
+  }
+
+  /** Assigned CA (operator), unassigned CA (operatorUnassigned, admin). */
+  function caFor(kind: RoleKind): string {
+    return kind === "operatorUnassigned" || kind === "admin" ? f.otherCa : f.issuingCa;
+  }
+
+  /** "enrollmentSecrets/{id}" of a fresh one-time secret in `scope`, minted by the admin. */
+  async function enrollmentSecret(scope: { case: "scepEndpoint" | "estLabel"; value: string }): Promise<string> {
+    const made = await grpcUnary(
+      client,
+      EnrollmentSecretService.method.createEnrollmentSecret,
+      { enrollmentSecret: { scope } },
+      admin(),
+    );
+    return made.enrollmentSecret!.name;
   }
 
   /** A valid enrollment code for a new account of `role` (allowed only from `allowedSubnets`, when given). */

@@ -5,11 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containsSecret } from "../src/admin/idempotency.ts";
 import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
-import {
-  CreateScepChallengeResponseSchema,
-  ScepEndpointSchema,
-  ScepService,
-} from "../src/gen/chancery/admin/v1/scep_pb.js";
+import { ScepEndpointSchema, ScepService } from "../src/gen/chancery/admin/v1/scep_pb.js";
 import { bearer, connectJson, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 const scep = "chancery.admin.v1.ScepService";
@@ -20,7 +16,6 @@ type Json = Record<string, unknown>;
 describe("ScepService on a running gateway", () => {
   let env: TestGateway;
   let issuingCa: string;
-  let otherCa: string;
   let operatorToken: string;
   let userToken: string;
   const call = (method: string, body: unknown, token = env.adminToken) =>
@@ -57,18 +52,6 @@ describe("ScepService on a running gateway", () => {
     );
     const list = cas.json["certificateAuthorities"] as Array<{ name: string; displayName: string }>;
     issuingCa = list.find((ca) => ca.displayName === "issuing")!.name;
-    const other = await connectJson(
-      env,
-      "chancery.admin.v1.CertificateAuthorityService/CreateRootCertificateAuthority",
-      {
-        displayName: "scep-other-root",
-        subject: [{ type: "CN", value: "SCEP Other Root" }],
-        keyAlgorithm: "KEY_ALGORITHM_ECDSA_P256",
-        validityDays: 30,
-      },
-      env.adminToken,
-    );
-    otherCa = other.json["name"] as string;
     operatorToken = await account("scep-operator", "operator", [issuingCa.slice("certificateAuthorities/".length)]);
     userToken = await account("scep-user", "user");
   });
@@ -261,92 +244,13 @@ describe("ScepService on a running gateway", () => {
     expect(missing.json["code"]).toBe("not_found");
   });
 
-  it("mints one-time challenges shown once, lists them without the secret, and revokes them", async () => {
-    expect(containsSecret(CreateScepChallengeResponseSchema)).toBe(true);
-    const made = await endpoint("mdm-dynamic", { challengeLifetime: "900s" });
-    const parent = made["name"] as string;
-    const request = {
-      parent,
-      scepChallenge: { boundSubject: "CN=device-1,O=Example", boundSubjectAltNames: ["dns:device-1.example"] },
-      ttl: "600s",
-      requestId: "2b7c9e1f-0a3d-4c5e-8f6a-1b2c3d4e5f60",
-    };
-    const minted = await call("CreateScepChallenge", request);
-    expect(minted.status, JSON.stringify(minted.json)).toBe(200);
-    const secret = minted.json["challenge"] as string;
-    expect(secret).toMatch(/^[0-9a-f]{40}$/);
-    const record = minted.json["scepChallenge"] as Json;
-    expect(record).toMatchObject({
-      boundSubject: "CN=device-1,O=Example",
-      boundSubjectAltNames: ["dns:device-1.example"],
-      creator: expect.stringMatching(/^users\//),
-    });
-    expect(record["name"]).toMatch(new RegExp(`^${parent}/challenges/[0-9a-f-]{36}$`));
-    expect(
-      new Date(record["expireTime"] as string).getTime() - new Date(record["createTime"] as string).getTime(),
-    ).toBe(600_000);
-    // The secret is never kept for a replay: the retry is refused instead of minting a second challenge.
-    expect((await call("CreateScepChallenge", request)).json["code"]).toBe("already_exists");
-
-    // Without a ttl: the endpoint's challenge_lifetime.
-    const plain = await call("CreateScepChallenge", { parent });
-    const plainRecord = plain.json["scepChallenge"] as Json;
-    expect(
-      new Date(plainRecord["expireTime"] as string).getTime() - new Date(plainRecord["createTime"] as string).getTime(),
-    ).toBe(900_000);
-    expect((await call("CreateScepChallenge", { parent, ttl: "5s" })).json["message"]).toMatch(/^ttl: /);
-    expect((await call("CreateScepChallenge", { parent, ttl: "1.5s" })).json["message"]).toMatch(/^ttl must be/);
-
-    // Spent by an enrolment (the SCEP front end's call), which the list then shows.
-    const spent = await env.gateway.scep.challenges.redeem({
-      endpointId: parent.slice("scepEndpoints/".length),
-      challenge: secret,
-      transactionId: "transaction-1",
-      csrSubject: "CN=device-1,O=Example",
-      csrSans: ["dns:device-1.example"],
-    });
-    expect(spent).toMatchObject({ ok: true });
-
-    const listed = await call("ListScepChallenges", { parent });
-    expect(listed.status).toBe(200);
-    const challenges = listed.json["scepChallenges"] as Json[];
-    expect(challenges.map((c) => c["name"])).toEqual([record["name"], plainRecord["name"]]);
-    expect(challenges[0]).toMatchObject({ transactionId: "transaction-1", useTime: expect.any(String) });
-    expect(JSON.stringify(listed.json)).not.toContain(secret);
-    expect(JSON.stringify(listed.json)).not.toContain(plain.json["challenge"]);
-    const firstPage = await call("ListScepChallenges", { parent, pageSize: 1 });
-    expect(firstPage.json["scepChallenges"]).toEqual([challenges[0]]);
-    const secondPage = await call("ListScepChallenges", { parent, pageToken: firstPage.json["nextPageToken"] });
-    expect(secondPage.json["scepChallenges"]).toEqual([challenges[1]]);
-
-    const revoked = await call("RevokeScepChallenge", { name: plainRecord["name"] });
-    expect(revoked.status).toBe(200);
-    expect(revoked.json["revokeTime"]).toBeDefined();
-    const usedOne = await call("RevokeScepChallenge", { name: record["name"] });
-    expect(usedOne.json["code"]).toBe("failed_precondition");
-    // A challenge named under another endpoint does not exist there.
-    const elsewhere = await endpoint("mdm-elsewhere");
-    const foreign = await call("RevokeScepChallenge", {
-      name: `${elsewhere["name"]}/challenges/${(plainRecord["name"] as string).split("/").pop()}`,
-    });
-    expect(foreign.json["code"]).toBe("not_found");
-    expect((await call("RevokeScepChallenge", { name: parent })).json["code"]).toBe("invalid_argument");
-
-    // Only dynamic endpoints take one-time challenges.
-    const none = await endpoint("mdm-none", { challengeMode: "CHALLENGE_MODE_NONE" });
-    expect((await call("CreateScepChallenge", { parent: none["name"] })).json["code"]).toBe("failed_precondition");
-  });
-
-  it("lets operators handle challenges of their CAs' endpoints only, users nothing, admins everything", async () => {
+  it("keeps endpoints and RA rotation for admins: operators, even of the endpoint's CA, and users are refused", async () => {
     const own = await endpoint("mdm-operator-own");
-    const foreign = await endpoint("mdm-operator-foreign", {}, otherCa);
     const codes = async (token: string | undefined) => {
       const outcome = async (method: string, body: unknown) => {
         const answer = token ? await call(method, body, token) : await connectJson(env, `${scep}/${method}`, body);
         return answer.status === 200 ? "ok" : (answer.json["code"] as string);
       };
-      const mintedOwn = await call("CreateScepChallenge", { parent: own["name"] });
-      const mintedForeign = await call("CreateScepChallenge", { parent: foreign["name"] });
       return {
         createEndpoint: await outcome("CreateScepEndpoint", {
           scepEndpoint: {
@@ -366,16 +270,6 @@ describe("ScepService on a running gateway", () => {
         deleteEndpoint: await outcome("DeleteScepEndpoint", {
           name: (await endpoint(`gone-${Math.random().toString(16).slice(2, 10)}`))["name"],
         }),
-        mintOwn: await outcome("CreateScepChallenge", { parent: own["name"] }),
-        mintForeign: await outcome("CreateScepChallenge", { parent: foreign["name"] }),
-        listOwn: await outcome("ListScepChallenges", { parent: own["name"] }),
-        listForeign: await outcome("ListScepChallenges", { parent: foreign["name"] }),
-        revokeOwn: await outcome("RevokeScepChallenge", {
-          name: (mintedOwn.json["scepChallenge"] as Json)["name"],
-        }),
-        revokeForeign: await outcome("RevokeScepChallenge", {
-          name: (mintedForeign.json["scepChallenge"] as Json)["name"],
-        }),
       };
     };
     const adminOnly = {
@@ -386,41 +280,11 @@ describe("ScepService on a running gateway", () => {
       rotateRa: "permission_denied",
       deleteEndpoint: "permission_denied",
     };
-    expect(await codes(operatorToken)).toEqual({
-      ...adminOnly,
-      mintOwn: "ok",
-      mintForeign: "not_found",
-      listOwn: "ok",
-      listForeign: "not_found",
-      revokeOwn: "ok",
-      revokeForeign: "not_found",
-    });
-    expect(await codes(userToken)).toEqual({
-      ...adminOnly,
-      mintOwn: "permission_denied",
-      mintForeign: "permission_denied",
-      listOwn: "permission_denied",
-      listForeign: "permission_denied",
-      revokeOwn: "permission_denied",
-      revokeForeign: "permission_denied",
-    });
-    const everything = Object.fromEntries(Object.keys(await codes(undefined)).map((k) => [k, "ok"]));
+    expect(await codes(operatorToken)).toEqual(adminOnly);
+    expect(await codes(userToken)).toEqual(adminOnly);
+    const everything = Object.fromEntries(Object.keys(adminOnly).map((k) => [k, "ok"]));
     expect(await codes(env.adminToken)).toEqual(everything);
     expect(Object.values(await codes(undefined)).every((code) => code === "unauthenticated")).toBe(true);
-
-    // Hidden in the words of an endpoint that does not exist.
-    const foreignId = (foreign["name"] as string).slice("scepEndpoints/".length);
-    const hidden = await call("ListScepChallenges", { parent: foreign["name"] }, operatorToken);
-    expect(hidden.json["message"]).toBe(`no SCEP endpoint with id ${foreignId}`);
-    const unknownId = "00000000-0000-4000-8000-000000000000";
-    const unknown = await call("ListScepChallenges", { parent: `scepEndpoints/${unknownId}` }, operatorToken);
-    expect(unknown.json).toMatchObject({ code: "not_found", message: `no SCEP endpoint with id ${unknownId}` });
-
-    // The operator's challenge is audited under the operator.
-    const minted = await call("CreateScepChallenge", { parent: own["name"] }, operatorToken);
-    expect((minted.json["scepChallenge"] as Json)["creator"]).not.toBe(
-      ((await call("CreateScepChallenge", { parent: own["name"] })).json["scepChallenge"] as Json)["creator"],
-    );
   });
 
   it("answers over real gRPC (@grpc/grpc-js), errors with their gRPC status", async () => {
@@ -433,13 +297,6 @@ describe("ScepService on a running gateway", () => {
     );
     expect(read.endpointName).toBe("mdm-grpc");
     expect(read.raCertificate?.certificateDer).toBeInstanceOf(Uint8Array);
-    const minted = await grpcUnary(
-      env.client,
-      ScepService.method.createScepChallenge,
-      { parent: read.name, ttl: { seconds: 120n } },
-      bearer(operatorToken),
-    );
-    expect(minted.challenge).toMatch(/^[0-9a-f]{40}$/);
     const denied = await grpcUnary(
       env.client,
       ScepService.method.rotateScepRaCertificate,
@@ -449,7 +306,7 @@ describe("ScepService on a running gateway", () => {
     expect((denied as grpc.ServiceError).code).toBe(grpc.status.PERMISSION_DENIED);
   });
 
-  it("drives endpoints and challenges from the CLI", async () => {
+  it("drives endpoints from the CLI", async () => {
     // Asynchronous spawn: the gateway runs in this process and must keep serving while the CLI runs.
     const cli = (args: string[], options: { token?: string; stdin?: string } = {}) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -520,35 +377,6 @@ describe("ScepService on a running gateway", () => {
     expect(rotated.stdout).toMatch(/^SERIAL\s+NOT BEFORE\s+NOT AFTER/);
     expect(rotated.stdout).not.toContain(before);
 
-    const minted = await cli([
-      "challenge",
-      "create",
-      "cli-scep",
-      "--subject",
-      "CN=cli-device",
-      "--san",
-      "dns:cli-device.example",
-      "--ttl",
-      "5m",
-    ]);
-    expect(minted, minted.stderr).toMatchObject({ code: 0 });
-    const secret = minted.stdout.trim();
-    expect(secret).toMatch(/^[0-9a-f]{40}$/);
-    expect(minted.stderr).toMatch(/shown once/);
-    const id = /challenges\/([0-9a-f-]{36})/.exec(minted.stderr)![1]!;
-    const listed = await cli(["challenge", "list", "cli-scep"]);
-    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+active\\s+CN=cli-device\\s+dns:cli-device.example`));
-    expect(listed.stdout).not.toContain(secret);
-    const revoked = await cli(["challenge", "revoke", "cli-scep", id]);
-    expect(revoked, revoked.stderr).toMatchObject({ code: 0 });
-    expect(revoked.stdout).toMatch(new RegExp(`${id}\\s+revoked`));
-
-    // An operator names the endpoint by its resource name: looking a name up is for admins.
-    const byName = await cli(["challenge", "create", "cli-scep"], { token: operatorToken });
-    expect(byName.code).toBe(2);
-    expect(byName.stderr).toMatch(/needs the admin role: give scepEndpoints\/ID/);
-    const byId = await cli(["challenge", "create", `scepEndpoints/${core.id}`], { token: operatorToken });
-    expect(byId, byId.stderr).toMatchObject({ code: 0 });
     const refused = await cli(["endpoint", "delete", `scepEndpoints/${core.id}`], { token: operatorToken });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/PermissionDenied/);

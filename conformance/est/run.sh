@@ -149,8 +149,9 @@ check "simplereenroll with a certificate this gateway did not issue is refused (
 
 # --- one-time enrollment secrets ---------------------------------------------
 default_label=$(admin_call EstService/ListEstLabels '{}' | json_field '.estLabels.find(l=>l.label==="default").name')
-secret=$(admin_call EstService/CreateEstEnrollmentSecret \
-  "{\"parent\":\"$default_label\",\"estEnrollmentSecret\":{\"boundSubject\":\"CN=est-secret\"}}" | json_field .secret)
+# Minted for the label through EnrollmentSecretService, bound to the subject the device will ask for.
+secret=$(admin_call EnrollmentSecretService/CreateEnrollmentSecret \
+  "{\"enrollmentSecret\":{\"estLabel\":\"$default_label\",\"boundSubject\":\"CN=est-secret\"}}" | json_field .secret)
 new_csr secret1 "/CN=est-secret"
 new_csr secret2 "/CN=est-secret"
 with_secret() {
@@ -160,6 +161,13 @@ with_secret() {
 check "simpleenroll with a one-time enrollment secret (admin API) as the Basic password" with_secret
 secret_again() { expect 401 "$(enroll secret2.txt secret2 simpleenroll --user "device-42:$secret")"; }
 check "the same secret a second time is refused (401)" secret_again
+spent_by_certificate() {
+  local serial
+  serial=$(openssl x509 -in "$work/secret1.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f')
+  admin_call EnrollmentSecretService/ListEnrollmentSecrets "{\"estLabel\":\"$default_label\"}" |
+    json_field '.enrollmentSecrets.map(s=>s.usedBy).join(" ")' | contains -w "certificate:0*$serial"
+}
+check "the admin API shows the secret spent by that certificate" spent_by_certificate
 
 # --- /serverkeygen (§4.4) ----------------------------------------------------
 check "a label with server-side key generation is created" admin_call EstService/CreateEstLabel \
@@ -178,6 +186,31 @@ serverkeygen() {
 }
 check "serverkeygen: multipart/mixed with a PKCS#8 key and the certificate for that key" serverkeygen
 
+# --- otherName SANs: the Microsoft UPN (MS-WCCE) an 802.1X supplicant's CSR asks for ----------
+admin_call ProfileService/GetProfile '{"name":"profiles/device"}' |
+  "$node" -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{const p=JSON.parse(s);
+    delete p.name; delete p.createTime; delete p.updateTime;
+    p.san={...p.san,otherNames:["upn"]}; p.description="device, with the user principal name";
+    process.stdout.write(JSON.stringify({profile:p,profileId:"device-upn"}))})' > "$work/upn-profile.json"
+upn_label() {
+  admin_call ProfileService/CreateProfile "@$work/upn-profile.json" &&
+    admin_call EstService/CreateEstLabel \
+      "{\"estLabel\":{\"label\":\"upn\",\"certificateAuthority\":\"$issuing\",\"profile\":\"profiles/device-upn\",\"authMode\":\"AUTH_MODE_BASIC\"}}"
+}
+check "a profile allowing upn otherName SANs, and a label on it, are created" upn_label
+new_csr upn "/CN=est-upn" \
+  -addext "subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:alice@example.com,DNS:est-upn.example.test"
+upn() {
+  expect 200 "$(enroll upn.p7 upn upn/simpleenroll --user "admin:$token")" &&
+    certs_of upn.p7 upn.pem && verified upn.pem 'CN = est-upn' &&
+    openssl x509 -in "$work/upn.pem" -noout -text | tee "$work/upn.txt" | contains 'othername: UPN::alice@example.com' &&
+    contains 'DNS:est-upn.example.test' "$work/upn.txt" &&
+    # The default label's profile (device) does not allow upn: refused with the reason.
+    expect 400 "$(enroll upn-refused.txt upn simpleenroll --user "admin:$token")" &&
+    grep -q 'otherName upn' "$work/upn-refused.txt"
+}
+check "a CSR asking for a UPN otherName gets it (openssl x509 -text shows it), refused where not allowed (400)" upn
+
 # --- 202 + Retry-After, then the certificate once approved (§4.2.3) ---------
 admin_call ProfileService/GetProfile '{"name":"profiles/device"}' > "$work/device-profile.json"
 "$node" -e 'const p=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
@@ -189,7 +222,8 @@ check "a profile that requires approval is created" admin_call ProfileService/Cr
 check "a label on it is created" admin_call EstService/CreateEstLabel \
   "{\"estLabel\":{\"label\":\"approval\",\"certificateAuthority\":\"$issuing\",\"profile\":\"profiles/device-approved\",\"authMode\":\"AUTH_MODE_BASIC\"}}"
 approval_label=$(admin_call EstService/ListEstLabels '{}' | json_field '.estLabels.find(l=>l.label==="approval").name')
-approval_secret=$(admin_call EstService/CreateEstEnrollmentSecret "{\"parent\":\"$approval_label\"}" | json_field .secret)
+approval_secret=$(admin_call EnrollmentSecretService/CreateEnrollmentSecret \
+  "{\"enrollmentSecret\":{\"estLabel\":\"$approval_label\"}}" | json_field .secret)
 new_csr waits "/CN=est-waits"
 waiting() {
   expect 202 "$(enroll waits.txt waits approval/simpleenroll --user "device-7:$approval_secret")" &&

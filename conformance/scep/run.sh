@@ -106,13 +106,24 @@ check "a modern endpoint refuses scepclient's SHA-1 request" refused modern1 mod
   -challenge conformance-static-secret
 check "... with failInfo badAlg" grep -qiE 'badAlg|failInfo: 0' "$work/modern1/out.log"
 
-challenge=$(admin_call ScepService/CreateScepChallenge \
-  "{\"parent\":\"$(admin_call ScepService/ListScepEndpoints '{}' | json_field '.scepEndpoints.find(e=>e.endpointName==="dynamic").name')\"}" |
-  json_field .challenge)
-check "a one-time challenge is minted through the admin API" test -n "$challenge"
+# One-time challenges are enrollment secrets minted for the endpoint (EnrollmentSecretService).
+dynamic=$(admin_call ScepService/ListScepEndpoints '{}' | json_field '.scepEndpoints.find(e=>e.endpointName==="dynamic").name')
+challenge=$(admin_call EnrollmentSecretService/CreateEnrollmentSecret \
+  "{\"enrollmentSecret\":{\"scepEndpoint\":\"$dynamic\"}}" | json_field .secret)
+hex40() { [[ "$1" =~ ^[0-9a-f]{40}$ ]]; }
+check "a one-time challenge is minted through the admin API (40 hex digits)" hex40 "$challenge"
 check "scepclient enrols with the one-time challenge" enrol dynamic1 dynamic -cn device-dynamic -challenge "$challenge"
 check "the certificate verifies" verify_device "$work/dynamic1/client.pem" device-dynamic
 check "the same challenge is refused the second time" refused dynamic2 dynamic -cn device-again -challenge "$challenge"
+spent_by_transaction() { # used_by is the transactionID of the issued enrolment on that endpoint
+  local used issued
+  used=$(admin_call EnrollmentSecretService/ListEnrollmentSecrets "{\"scepEndpoint\":\"$dynamic\"}" |
+    json_field '.enrollmentSecrets[0].usedBy ?? ""')
+  issued=$(admin_call AuditService/ListAuditEvents '{"filter":{"action":"scep.enrolment.issue"},"pageSize":100}' |
+    json_field '.auditEvents.filter(e=>e.details.endpoint==="dynamic").map(e=>e.details.transactionId).join(" ")')
+  [ -n "$used" ] && [ "$used" = "$issued" ] || { echo "used_by '$used', issued transactions '$issued'"; return 1; }
+}
+check "the admin API shows it spent, by the enrolment's transactionID" spent_by_transaction
 
 # --- an RSA PKI: the unmodified client encrypts to every certificate GetCACert returns, no fingerprint needed ----
 check "an RSA root CA is created" admin_call CertificateAuthorityService/CreateRootCertificateAuthority \

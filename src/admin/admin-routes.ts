@@ -4,7 +4,8 @@ import type { AcmeEabKeyService } from "../core/acme/eab-key-service.ts";
 import type { AuditLog } from "../core/audit/audit-log.ts";
 import type { CaService } from "../core/ca/ca-service.ts";
 import type { CrlService } from "../core/crl/crl-service.ts";
-import type { EstLabelService, EstSecretService } from "../core/est/est-types.ts";
+import type { EnrollmentSecretService as CoreEnrollmentSecretService } from "../core/enrollment-secrets/enrollment-secret-types.ts";
+import type { EstLabelService } from "../core/est/est-types.ts";
 import type { TokenService as CoreTokenService } from "../core/identity/token-service.ts";
 import type { TotpService } from "../core/identity/totp-service.ts";
 import type { UserService as CoreUserService } from "../core/identity/user-service.ts";
@@ -15,11 +16,12 @@ import type { CaUrls } from "../core/profiles/ca-urls.ts";
 import type { ProfileService as CoreProfileService } from "../core/profiles/profile-service.ts";
 import type { RegistryService as CoreRegistryService } from "../core/registry/registry-service.ts";
 import type { RequestService as CoreRequestService } from "../core/requests/request-service.ts";
-import type { ScepChallengeService, ScepEndpointService, ScepRaService } from "../core/scep/scep-types.ts";
+import type { ScepEndpointService, ScepRaService } from "../core/scep/scep-types.ts";
 import { AcmeService } from "../gen/chancery/admin/v1/acme_pb.js";
 import { AuditService } from "../gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService } from "../gen/chancery/admin/v1/certificate_pb.js";
+import { EnrollmentSecretService } from "../gen/chancery/admin/v1/enrollment_secret_pb.js";
 import { EstService } from "../gen/chancery/admin/v1/est_pb.js";
 import { ProfileService } from "../gen/chancery/admin/v1/profile_pb.js";
 import { RegistryService } from "../gen/chancery/admin/v1/registry_pb.js";
@@ -32,6 +34,7 @@ import { createAcmeAdmin } from "./acme-admin.ts";
 import { createAuditAdmin } from "./audit-admin.ts";
 import { createCertificateAdmin } from "./certificate-admin.ts";
 import { createCertificateAuthorityAdmin } from "./certificate-authority-admin.ts";
+import { createEnrollmentSecretAdmin } from "./enrollment-secret-admin.ts";
 import { createEstAdmin } from "./est-admin.ts";
 import { createHealthService } from "./health-service.ts";
 import { type IdempotencyOptions, idempotentRouter } from "./idempotency.ts";
@@ -60,13 +63,13 @@ export function createAdminRoutes(deps: {
   acmeBaseUrl: string;
   scepEndpoints: ScepEndpointService;
   scepRa: ScepRaService;
-  scepChallenges: ScepChallengeService;
   /** The SCEP listener's public base URL, for each endpoint's url (`${scepBaseUrl}/scep/<name>`). */
   scepBaseUrl: string;
   estLabels: EstLabelService;
-  estSecrets: EstSecretService;
   /** The EST listener's public base URL, for each label's url (`${estBaseUrl}/.well-known/est/<label>`). */
   estBaseUrl: string;
+  /** One-time enrollment secrets of SCEP endpoints and EST labels. */
+  enrollmentSecrets: CoreEnrollmentSecretService;
   crls: CrlService;
   ocsp: OcspService;
   ocspResponders: OcspResponderService;
@@ -89,6 +92,7 @@ export function createAdminRoutes(deps: {
     AcmeService,
     ScepService,
     EstService,
+    EnrollmentSecretService,
   ];
   return (plainRouter) => {
     const router = idempotentRouter(plainRouter, deps.idempotency);
@@ -121,14 +125,11 @@ export function createAdminRoutes(deps: {
       createScepAdmin({
         endpoints: deps.scepEndpoints,
         ra: deps.scepRa,
-        challenges: deps.scepChallenges,
         scepBaseUrl: deps.scepBaseUrl,
       }),
     );
-    router.service(
-      EstService,
-      createEstAdmin({ labels: deps.estLabels, secrets: deps.estSecrets, estBaseUrl: deps.estBaseUrl }),
-    );
+    router.service(EstService, createEstAdmin({ labels: deps.estLabels, estBaseUrl: deps.estBaseUrl }));
+    router.service(EnrollmentSecretService, createEnrollmentSecretAdmin({ secrets: deps.enrollmentSecrets }));
     router.service(
       Health,
       createHealthService({ services: adminServices.map((s) => s.typeName), check: deps.checkReady }),

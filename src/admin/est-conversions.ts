@@ -1,25 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema } from "@bufbuild/protobuf/wkt";
 import { ChanceryError } from "../core/errors.ts";
-import type {
-  AuthMode,
-  EstEnrollmentSecret as CoreEstEnrollmentSecret,
-  EstLabel as CoreEstLabel,
-  EstLabelChange,
-  MintEstSecretInput,
-  NewEstLabel,
-} from "../core/est/est-types.ts";
-import {
-  type EstEnrollmentSecret,
-  EstEnrollmentSecretSchema,
-  type EstLabel,
-  EstLabel_AuthMode,
-  EstLabelSchema,
-} from "../gen/chancery/admin/v1/est_pb.js";
+import type { AuthMode, EstLabel as CoreEstLabel, EstLabelChange, NewEstLabel } from "../core/est/est-types.ts";
+import { type EstLabel, EstLabel_AuthMode, EstLabelSchema } from "../gen/chancery/admin/v1/est_pb.js";
 import { idFromName, timestamp } from "./conversions.ts";
 
 export const labelCollection = "estLabels";
-export const secretCollection = "enrollmentSecrets";
 
 /** Fields UpdateEstLabel cannot touch: identity and output-only fields. */
 export const immutableLabelFields = ["name", "label", "url", "create_time", "update_time"];
@@ -142,49 +128,4 @@ export function labelChangeFromProto(merged: EstLabel, updateMask: readonly stri
       : {}),
     ...(touched.has("enabled") ? { enabled: merged.enabled ?? true } : {}),
   };
-}
-
-/** "user:<id>" as "users/<id>"; other audit actors as they are. */
-function creatorName(actor: string): string {
-  return actor.startsWith("user:") ? `users/${actor.slice("user:".length)}` : actor;
-}
-
-export function secretToProto(secret: CoreEstEnrollmentSecret): EstEnrollmentSecret {
-  return create(EstEnrollmentSecretSchema, {
-    name: `${labelCollection}/${secret.labelId}/${secretCollection}/${secret.id}`,
-    boundSubject: secret.boundSubject ?? "",
-    boundSubjectAltNames: [...(secret.boundSans ?? [])],
-    creator: creatorName(secret.createdBy),
-    createTime: timestamp(secret.createdAt),
-    expireTime: timestamp(secret.expiresAt),
-    useTime: timestamp(secret.usedAt),
-    usedBy: secret.usedBy ?? "",
-    revokeTime: timestamp(secret.revokedAt),
-  });
-}
-
-/** What to mint for `labelId`: an unset binding or lifetime is left to the core (no binding, the label's lifetime). */
-export function secretInputFromProto(
-  labelId: string,
-  message: EstEnrollmentSecret | undefined,
-  ttl: Duration | undefined,
-): MintEstSecretInput {
-  const lifetimeSeconds = wholeSeconds(ttl, "ttl");
-  return {
-    labelId,
-    ...(lifetimeSeconds === undefined ? {} : { lifetimeSeconds }),
-    ...(message?.boundSubject ? { boundSubject: message.boundSubject } : {}),
-    ...(message && message.boundSubjectAltNames.length > 0 ? { boundSans: message.boundSubjectAltNames } : {}),
-  };
-}
-
-/** "estLabels/{id}/enrollmentSecrets/{secret_id}" -> its two ids. */
-export function secretFromName(name: string, field = "name"): { labelId: string; secretId: string } {
-  const match = /^estLabels\/([^/]+)\/enrollmentSecrets\/([^/]+)$/.exec(name);
-  if (!match)
-    throw new ChanceryError(
-      "invalid_argument",
-      `${field} must look like "estLabels/{id}/enrollmentSecrets/{secret_id}", got "${name}"`,
-    );
-  return { labelId: match[1]!, secretId: match[2]! };
 }

@@ -1,28 +1,21 @@
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { ChanceryError, isChanceryError } from "../core/errors.ts";
 import type {
   ScepEndpoint as CoreScepEndpoint,
-  ScepChallengeService,
   ScepEndpointService,
   ScepRaCredential,
   ScepRaService,
 } from "../core/scep/scep-types.ts";
 import {
-  CreateScepChallengeResponseSchema,
-  ListScepChallengesResponseSchema,
   ListScepEndpointsResponseSchema,
   ScepEndpointSchema,
   type ScepService,
 } from "../gen/chancery/admin/v1/scep_pb.js";
 import { idFromName, pageSize } from "./conversions.ts";
 import { applyUpdateMask } from "./field-mask.ts";
-import { actorOf, canUseCa, type Principal, requireRole } from "./principal.ts";
+import { actorOf, requireRole } from "./principal.ts";
 import {
-  challengeErrorFields,
-  challengeFromName,
-  challengeInputFromProto,
-  challengeToProto,
   endpointChangeFromProto,
   endpointCollection,
   endpointErrorFields,
@@ -46,19 +39,16 @@ async function inApiTerms<T>(call: Promise<T>, fields: Readonly<Record<string, s
  * chancery.admin.v1.ScepService: the SCEP server's control plane, proto ↔
  * core. Endpoints and RA rotation are admin only, reads included: an
  * endpoint's CA, profile and challenge mode are issuance policy. One-time
- * challenges are also for operators assigned the endpoint's CA, since MDM
- * integrations mint them with an operator token; an endpoint of another CA
- * is not_found to them, as a CA or certificate they may not use is in the
- * other services. Audit happens in the core services.
+ * challenges are enrollment secrets (enrollment-secret-admin.ts). Audit
+ * happens in the core services.
  */
 export function createScepAdmin(deps: {
   endpoints: ScepEndpointService;
   ra: ScepRaService;
-  challenges: ScepChallengeService;
   /** The SCEP listener's public base URL: each endpoint's url is built from it. */
   scepBaseUrl: string;
 }): ServiceImpl<typeof ScepService> {
-  const { endpoints, ra, challenges, scepBaseUrl } = deps;
+  const { endpoints, ra, scepBaseUrl } = deps;
 
   /**
    * The current RA certificate (made now when there is none or it is due),
@@ -76,20 +66,6 @@ export function createScepAdmin(deps: {
 
   const toProto = async (endpoint: CoreScepEndpoint) =>
     endpointToProto(endpoint, scepBaseUrl, await currentRa(endpoint));
-
-  /** The endpoint `name` names, for a caller who may manage its challenges (not_found otherwise). */
-  async function challengeEndpoint(
-    context: HandlerContext,
-    name: string,
-    field: string,
-  ): Promise<{ endpoint: CoreScepEndpoint; principal: Principal }> {
-    const principal = requireRole(context, "operator");
-    const endpoint = await endpoints.get(idFromName(name, endpointCollection, field));
-    // Worded as the core words an unknown endpoint, so the answer does not tell that this one exists.
-    if (!canUseCa(principal, endpoint.caId))
-      throw new ChanceryError("not_found", `no SCEP endpoint with id ${endpoint.id}`);
-    return { endpoint, principal };
-  }
 
   return {
     async createScepEndpoint(request, context) {
@@ -137,35 +113,6 @@ export function createScepAdmin(deps: {
       const by = actorOf(context, requireRole(context, "admin"));
       const endpoint = await endpoints.get(idFromName(request.name, endpointCollection));
       return raCertificateToProto(await ra.rotate(endpoint, by));
-    },
-
-    async createScepChallenge(request, context) {
-      const { endpoint, principal } = await challengeEndpoint(context, request.parent, "parent");
-      const input = challengeInputFromProto(endpoint.id, request.scepChallenge, request.ttl);
-      const made = await inApiTerms(challenges.mint(input, actorOf(context, principal)), challengeErrorFields);
-      return create(CreateScepChallengeResponseSchema, {
-        scepChallenge: challengeToProto(made.record),
-        challenge: made.challenge,
-      });
-    },
-
-    async listScepChallenges(request, context) {
-      const { endpoint } = await challengeEndpoint(context, request.parent, "parent");
-      const page = await challenges.list(endpoint.id, {
-        pageSize: pageSize(request.pageSize),
-        pageToken: request.pageToken || undefined,
-      });
-      return create(ListScepChallengesResponseSchema, {
-        scepChallenges: page.challenges.map(challengeToProto),
-        nextPageToken: page.nextPageToken,
-      });
-    },
-
-    async revokeScepChallenge(request, context) {
-      const { endpointId, challengeId } = challengeFromName(request.name);
-      const { endpoint, principal } = await challengeEndpoint(context, `${endpointCollection}/${endpointId}`, "name");
-      // The challenge must be the named endpoint's (the service checks): the caller's right comes from its CA.
-      return challengeToProto(await challenges.revoke(endpoint.id, challengeId, actorOf(context, principal)));
     },
   };
 }

@@ -2,19 +2,15 @@ import { generateKeyPairSync } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ChanceryError } from "../core/errors.ts";
-import type { ScepChallenge as CoreScepChallenge, ScepEndpoint as CoreScepEndpoint } from "../core/scep/scep-types.ts";
+import type { ScepEndpoint as CoreScepEndpoint } from "../core/scep/scep-types.ts";
 import {
-  ScepChallengeSchema,
   ScepEndpoint_CaCertificateMode,
   ScepEndpoint_ChallengeMode,
   ScepEndpointSchema,
 } from "../gen/chancery/admin/v1/scep_pb.js";
+import { secretErrorFields } from "./enrollment-secret-conversions.ts";
 import { applyUpdateMask } from "./field-mask.ts";
 import {
-  challengeErrorFields,
-  challengeFromName,
-  challengeInputFromProto,
-  challengeToProto,
   endpointChangeFromProto,
   endpointErrorFields,
   endpointToProto,
@@ -232,56 +228,6 @@ describe("SCEP endpoint conversions", () => {
   });
 });
 
-describe("SCEP challenge conversions", () => {
-  const record: CoreScepChallenge = {
-    id: "c0ffee00-0000-4000-8000-000000000001",
-    endpointId: intuneEndpoint.id,
-    boundSubject: "CN=device-42,O=Example",
-    boundSans: ["dns:device-42.example"],
-    createdBy: "user:abc",
-    createdAt: new Date("2025-01-01T00:00:00Z"),
-    expiresAt: new Date("2025-01-01T01:00:00Z"),
-    usedAt: new Date("2025-01-01T00:10:00Z"),
-    usedTransactionId: "tx-1",
-    revokedAt: null,
-  };
-
-  it("shows a challenge under its endpoint, never a secret", () => {
-    const proto = challengeToProto(record);
-    expect(proto).toMatchObject({
-      name: `scepEndpoints/${intuneEndpoint.id}/challenges/${record.id}`,
-      boundSubject: "CN=device-42,O=Example",
-      boundSubjectAltNames: ["dns:device-42.example"],
-      creator: "users/abc",
-      transactionId: "tx-1",
-    });
-    expect(proto.revokeTime).toBeUndefined();
-    expect(ScepChallengeSchema.fields.map((f) => f.name)).not.toContain("challenge");
-    expect(challengeToProto({ ...record, boundSubject: null, boundSans: null, createdBy: "system" })).toMatchObject({
-      boundSubject: "",
-      boundSubjectAltNames: [],
-      creator: "system",
-    });
-  });
-
-  it("reads what to mint and challenge names", () => {
-    expect(challengeInputFromProto("e", undefined, undefined)).toEqual({ endpointId: "e" });
-    expect(
-      challengeInputFromProto(
-        "e",
-        create(ScepChallengeSchema, { boundSubject: "CN=a", boundSubjectAltNames: ["ip:10.0.0.1"], creator: "x" }),
-        { $typeName: "google.protobuf.Duration", seconds: 600n, nanos: 0 },
-      ),
-    ).toEqual({ endpointId: "e", lifetimeSeconds: 600, boundSubject: "CN=a", boundSans: ["ip:10.0.0.1"] });
-    invalid(
-      () => challengeInputFromProto("e", undefined, { $typeName: "google.protobuf.Duration", seconds: 0n, nanos: 0 }),
-      /^ttl must be a positive whole number of seconds/,
-    );
-    expect(challengeFromName("scepEndpoints/a/challenges/b")).toEqual({ endpointId: "a", challengeId: "b" });
-    invalid(() => challengeFromName("scepEndpoints/a"), /^name must look like "scepEndpoints\/\{id\}\/challenges/);
-  });
-});
-
 describe("withApiFieldName", () => {
   it("renames the core field a validation message starts with, and leaves everything else", () => {
     const renamed = withApiFieldName(
@@ -300,7 +246,7 @@ describe("withApiFieldName", () => {
       (
         withApiFieldName(
           new ChanceryError("invalid_argument", "lifetime_seconds: too long"),
-          challengeErrorFields,
+          secretErrorFields,
         ) as Error
       ).message,
     ).toBe("ttl: too long");

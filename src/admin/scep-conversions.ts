@@ -4,16 +4,12 @@ import { ChanceryError, isChanceryError } from "../core/errors.ts";
 import type {
   CaCertificateMode,
   ChallengeMode,
-  ScepChallenge as CoreScepChallenge,
   ScepEndpoint as CoreScepEndpoint,
-  MintScepChallengeInput,
   NewScepEndpoint,
   ScepEndpointChange,
   ScepRaCredential,
 } from "../core/scep/scep-types.ts";
 import {
-  type ScepChallenge,
-  ScepChallengeSchema,
   type ScepEndpoint,
   ScepEndpoint_CaCertificateMode,
   ScepEndpoint_ChallengeMode,
@@ -27,7 +23,6 @@ import {
 import { idFromName, timestamp } from "./conversions.ts";
 
 export const endpointCollection = "scepEndpoints";
-export const challengeCollection = "challenges";
 
 /** The input-only secrets of ScepEndpoint (never set on a message the server sends), by proto and local name. */
 const secretFields = [
@@ -218,51 +213,6 @@ export function endpointChangeFromProto(merged: ScepEndpoint, updateMask: readon
   };
 }
 
-/** "user:<id>" as "users/<id>"; other audit actors as they are. */
-function creatorName(actor: string): string {
-  return actor.startsWith("user:") ? `users/${actor.slice("user:".length)}` : actor;
-}
-
-export function challengeToProto(challenge: CoreScepChallenge): ScepChallenge {
-  return create(ScepChallengeSchema, {
-    name: `${endpointCollection}/${challenge.endpointId}/${challengeCollection}/${challenge.id}`,
-    boundSubject: challenge.boundSubject ?? "",
-    boundSubjectAltNames: [...(challenge.boundSans ?? [])],
-    creator: creatorName(challenge.createdBy),
-    createTime: timestamp(challenge.createdAt),
-    expireTime: timestamp(challenge.expiresAt),
-    useTime: timestamp(challenge.usedAt),
-    transactionId: challenge.usedTransactionId ?? "",
-    revokeTime: timestamp(challenge.revokedAt),
-  });
-}
-
-/** What to mint for `endpointId`: an unset binding or lifetime is left to the core (no binding, the endpoint's lifetime). */
-export function challengeInputFromProto(
-  endpointId: string,
-  message: ScepChallenge | undefined,
-  ttl: Duration | undefined,
-): MintScepChallengeInput {
-  const lifetimeSeconds = wholeSeconds(ttl, "ttl");
-  return {
-    endpointId,
-    ...(lifetimeSeconds === undefined ? {} : { lifetimeSeconds }),
-    ...(message?.boundSubject ? { boundSubject: message.boundSubject } : {}),
-    ...(message && message.boundSubjectAltNames.length > 0 ? { boundSans: message.boundSubjectAltNames } : {}),
-  };
-}
-
-/** "scepEndpoints/{id}/challenges/{challenge_id}" -> its two ids. */
-export function challengeFromName(name: string, field = "name"): { endpointId: string; challengeId: string } {
-  const match = /^scepEndpoints\/([^/]+)\/challenges\/([^/]+)$/.exec(name);
-  if (!match)
-    throw new ChanceryError(
-      "invalid_argument",
-      `${field} must look like "scepEndpoints/{id}/challenges/{challenge_id}", got "${name}"`,
-    );
-  return { endpointId: match[1]!, challengeId: match[2]! };
-}
-
 /**
  * The core's SCEP validation messages start with the core's field name
  * ("ca_id: no CA with id ..."); the API caller sent a differently named
@@ -282,12 +232,6 @@ export const endpointErrorFields: Readonly<Record<string, string>> = {
   challenge_lifetime_seconds: "scep_endpoint.challenge_lifetime",
   ca_certificate_mode: "scep_endpoint.ca_certificate_mode",
   next_ca_id: "scep_endpoint.next_certificate_authority",
-};
-
-export const challengeErrorFields: Readonly<Record<string, string>> = {
-  lifetime_seconds: "ttl",
-  bound_subject: "scep_challenge.bound_subject",
-  bound_sans: "scep_challenge.bound_subject_alt_names",
 };
 
 /**

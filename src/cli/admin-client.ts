@@ -5,6 +5,7 @@ import { AcmeService } from "../gen/chancery/admin/v1/acme_pb.js";
 import { AuditService } from "../gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService } from "../gen/chancery/admin/v1/certificate_authority_pb.js";
 import { CertificateService } from "../gen/chancery/admin/v1/certificate_pb.js";
+import { EnrollmentSecretService } from "../gen/chancery/admin/v1/enrollment_secret_pb.js";
 import { EstService } from "../gen/chancery/admin/v1/est_pb.js";
 import { ProfileService } from "../gen/chancery/admin/v1/profile_pb.js";
 import { RegistryService } from "../gen/chancery/admin/v1/registry_pb.js";
@@ -54,6 +55,7 @@ export function createAdminClients(settings: ClientSettings) {
     acme: createClient(AcmeService, transport),
     scep: createClient(ScepService, transport),
     est: createClient(EstService, transport),
+    secrets: createClient(EnrollmentSecretService, transport),
   };
 }
 

@@ -11,6 +11,7 @@ import { profile } from "./commands/profile.ts";
 import { registry } from "./commands/registry.ts";
 import { request } from "./commands/request.ts";
 import { scep } from "./commands/scep.ts";
+import { secret } from "./commands/secret.ts";
 import { token } from "./commands/token.ts";
 import { user, whoami } from "./commands/user.ts";
 import type { OutputFormat } from "./output.ts";
@@ -29,6 +30,7 @@ const groups: readonly CommandGroup[] = [
   acme,
   scep,
   est,
+  secret,
 ];
 
 /** Flags every command takes. */

@@ -132,7 +132,7 @@ export async function countEstLabelDependents(
   id: string,
 ): Promise<{ secrets: number; enrollments: number }> {
   const row = await db.one(sql.type(z.object({ secrets: z.number(), enrollments: z.number() }))`
-    SELECT (SELECT count(*)::int FROM est_enrollment_secrets WHERE label_id = ${id}) AS secrets,
+    SELECT (SELECT count(*)::int FROM enrollment_secrets WHERE est_label_id = ${id}) AS secrets,
       (SELECT count(*)::int FROM est_enrollments WHERE label_id = ${id}) AS enrollments`);
   return { secrets: row.secrets, enrollments: row.enrollments };
 }

@@ -108,7 +108,7 @@ export async function updateScepEndpoint(
     WHERE id = ${id}`);
 }
 
-/** Deletes the endpoint; its RA certificates, challenges and transactions go with it (ON DELETE CASCADE). */
+/** Deletes the endpoint; its RA certificates, one-time challenges (enrollment_secrets) and transactions go with it (ON DELETE CASCADE). */
 export async function deleteScepEndpoint(tx: CommonQueryMethods, id: string): Promise<void> {
   await tx.query(sql.unsafe`DELETE FROM scep_endpoints WHERE id = ${id}`);
 }
@@ -122,7 +122,7 @@ export async function countScepEndpointDependents(
     z.object({ ra_certificates: z.number(), challenges: z.number(), transactions: z.number() }),
   )`
     SELECT (SELECT count(*)::int FROM scep_ra_certificates WHERE endpoint_id = ${id}) AS ra_certificates,
-      (SELECT count(*)::int FROM scep_challenges WHERE endpoint_id = ${id}) AS challenges,
+      (SELECT count(*)::int FROM enrollment_secrets WHERE scep_endpoint_id = ${id}) AS challenges,
       (SELECT count(*)::int FROM scep_transactions WHERE endpoint_id = ${id}) AS transactions`);
   return { raCertificates: row.ra_certificates, challenges: row.challenges, transactions: row.transactions };
 }

@@ -263,10 +263,16 @@ describe("serverkeygen (RFC 7030 §4.4)", () => {
 });
 
 describe("one-time enrollment secrets", () => {
+  /** A secret of the label (the shared service, scope est_label; tested itself in src/core/enrollment-secrets/). */
+  async function mint(labelName: string, input: { boundSubject?: string } = {}) {
+    const label = await t.env.gateway.est.labels.getByName(labelName);
+    return t.env.gateway.enrollmentSecrets.mint({ scope: { kind: "est_label", id: label.id }, ...input }, by);
+  }
+
   it("enrolls once with a secret as the Basic password, then refuses it", async () => {
     const { gateway } = t.env;
-    const label = await gateway.est.labels.getByName("secrets");
-    const minted = await gateway.est.secrets.mint({ labelId: label.id }, by);
+    const minted = await mint("secrets");
+    expect(minted.secret).toMatch(/^[0-9a-f]{40}$/);
     const request = (cn: string) => ({
       method: "POST" as const,
       path: "/.well-known/est/secrets/simpleenroll",
@@ -276,16 +282,14 @@ describe("one-time enrollment secrets", () => {
     const first = await t.call(request("secret-device"));
     expect(first.status, first.text()).toBe(200);
     const serial = new X509Certificate(certificatesPemOf(first.body)[0]!).serialNumber.toLowerCase();
-    expect((await gateway.est.secrets.get(minted.record.id)).usedBy).toBe(`certificate:${serial}`);
+    expect((await gateway.enrollmentSecrets.get(minted.record.id)).usedBy).toBe(`certificate:${serial}`);
     const second = await t.call(request("secret-device-2"));
     expect(second.status).toBe(401);
     expect(second.text()).toMatch(/used/);
   });
 
   it("keeps a bound secret for the subject it was issued for, and gives it back after a refusal", async () => {
-    const { gateway } = t.env;
-    const label = await gateway.est.labels.getByName("secrets");
-    const minted = await gateway.est.secrets.mint({ labelId: label.id, boundSubject: "CN=bound-device" }, by);
+    const minted = await mint("secrets", { boundSubject: "CN=bound-device" });
     const call = (cn: string) =>
       t.call({
         method: "POST",
@@ -297,5 +301,33 @@ describe("one-time enrollment secrets", () => {
     expect(mismatch.status).toBe(403);
     expect(mismatch.text()).toMatch(/issued for/);
     expect((await call("bound-device")).status).toBe(200);
+  });
+
+  it("is spent by a request that waits for approval, which collects its certificate; another request is refused", async () => {
+    const { gateway } = t.env;
+    const minted = await mint("approval");
+    const csr = makeCsr({ subject: [{ type: "CN", value: "secret-waits" }] });
+    const request = (body: string) => ({
+      method: "POST" as const,
+      path: "/.well-known/est/approval/simpleenroll",
+      headers: { ...pkcs10, Authorization: basicAuth("device-9", minted.secret) },
+      body,
+    });
+    expect((await t.call(request(csr.base64))).status).toBe(202);
+    expect((await gateway.enrollmentSecrets.get(minted.record.id)).usedBy).toMatch(/^est-enrollment:[0-9a-f-]{36}$/);
+    // Another key (another device) with the same secret: the secret is spent.
+    const other = await t.call(request(makeCsr({ subject: [{ type: "CN", value: "secret-waits" }] }).base64));
+    expect(other.status).toBe(401);
+
+    const approver = await gateway.users.create({ username: "est-secret-approver", role: "admin" }, by);
+    const caller: RequestCaller = { userId: approver.id, role: "admin", assignedCaIds: [] };
+    const queued = (await gateway.requests.list({ state: "pending" }, caller)).requests.find(
+      (r) => r.commonName === "secret-waits",
+    )!;
+    await gateway.requests.approve(queued.id, {}, caller);
+    const collected = await t.call(request(csr.base64));
+    expect(collected.status, collected.text()).toBe(200);
+    const serial = new X509Certificate(certificatesPemOf(collected.body)[0]!).serialNumber.toLowerCase();
+    expect((await gateway.enrollmentSecrets.get(minted.record.id)).usedBy).toBe(`certificate:${serial}`);
   });
 });

@@ -8,7 +8,10 @@ import { rsaKeys, type ScepTestEnv, startScepTestEnv, staticChallenge, testActor
 /**
  * The challenge password of a PKCSReq (RFC 8894 §2.2) in static and
  * dynamic (one-time) modes, and the audit trail every enrolment leaves.
- * A refused challenge is a FAILURE CertRep with badRequest.
+ * A dynamic endpoint's one-time challenges are enrollment secrets of its
+ * scope (the shared service is tested in src/core/enrollment-secrets/); here
+ * the SCEP front end spends them. A refused challenge is a FAILURE CertRep
+ * with badRequest.
  */
 let t: ScepTestEnv;
 let keys: ReturnType<typeof rsaKeys>;
@@ -30,8 +33,13 @@ const expectIssued = (reply: CertRepResult) => {
 const expectRefused = (reply: CertRepResult) =>
   expect([reply.pkiStatus, reply.failInfo]).toEqual([pkiStatuses.failure, failInfos.badRequest]);
 
-const mint = (input: { lifetimeSeconds?: number; boundSubject?: string; boundSans?: string[] } = {}) =>
-  t.gateway.scep.challenges.mint({ endpointId: dynamic.id, ...input }, testActor);
+const mint = async (input: { lifetimeSeconds?: number; boundSubject?: string; boundSans?: string[] } = {}) => {
+  const made = await t.gateway.enrollmentSecrets.mint(
+    { scope: { kind: "scep_endpoint", id: dynamic.id }, ...input },
+    testActor,
+  );
+  return { challenge: made.secret, record: made.record };
+};
 
 describe("static challenge", () => {
   it("the right one enrols", async () => {
@@ -48,21 +56,24 @@ describe("static challenge", () => {
 });
 
 describe("dynamic (one-time) challenge", () => {
-  it("a minted challenge enrols once; reusing it is refused", async () => {
+  it("a minted challenge enrols once, spent by its transactionID; reusing it is refused", async () => {
     const { challenge, record } = await mint();
-    expectIssued((await t.enrol("dynamic-ep", { key: keys[0]!, cn: "one-time-device", challenge })).reply);
-    const [used] = (await t.gateway.scep.challenges.list(dynamic.id, { pageSize: 100 })).challenges.filter(
-      (c) => c.id === record.id,
-    );
-    expect(used?.usedAt).not.toBeNull();
-    expectRefused((await t.enrol("dynamic-ep", { key: keys[1]!, cn: "second-device", challenge })).reply);
+    const first = await t.enrol("dynamic-ep", { key: keys[0]!, cn: "one-time-device", challenge });
+    expectIssued(first.reply);
+    const used = await t.gateway.enrollmentSecrets.get(record.id);
+    expect(used.usedAt).not.toBeNull();
+    expect(used.usedBy).toBe(first.request.transactionId);
+    const again = await t.enrol("dynamic-ep", { key: keys[1]!, cn: "second-device", challenge });
+    expectRefused(again.reply);
+    const [failed] = await t.auditOf("scep.enrolment.fail", again.request.transactionId);
+    expect(failed?.details["reason"]).toBe("the challenge password was already used");
   });
 
   it("an expired challenge is refused", async () => {
     const { challenge, record } = await mint({ lifetimeSeconds: 60 });
     // The shortest lifetime is a minute: age the row instead of waiting (the check reads the gateway's clock).
     await t.gateway.pool.query(
-      sql.unsafe`UPDATE scep_challenges SET created_at = created_at - interval '3 minutes',
+      sql.unsafe`UPDATE enrollment_secrets SET created_at = created_at - interval '3 minutes',
         expires_at = created_at - interval '1 minute' WHERE id = ${record.id}`,
     );
     const { request, reply } = await t.enrol("dynamic-ep", { key: keys[0]!, challenge });
@@ -73,7 +84,7 @@ describe("dynamic (one-time) challenge", () => {
 
   it("a revoked challenge is refused", async () => {
     const { challenge, record } = await mint();
-    await t.gateway.scep.challenges.revoke(dynamic.id, record.id, testActor);
+    await t.gateway.enrollmentSecrets.revoke(record.id, testActor);
     expectRefused((await t.enrol("dynamic-ep", { key: keys[0]!, challenge })).reply);
   });
 

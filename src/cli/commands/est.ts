@@ -1,12 +1,8 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
-import {
-  CreateEstEnrollmentSecretResponseSchema,
-  EstEnrollmentSecretSchema,
-  EstLabel_AuthMode,
-  EstLabelSchema,
-} from "../../gen/chancery/admin/v1/est_pb.js";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { type EstLabel, EstLabel_AuthMode, EstLabelSchema } from "../../gen/chancery/admin/v1/est_pb.js";
 import type { AdminClients } from "../admin-client.ts";
 import {
   bool,
@@ -22,10 +18,8 @@ import {
   print,
   readText,
   str,
-  time,
   UsageError,
 } from "../cli-context.ts";
-import { printMessages } from "../output.ts";
 import { resolveCa } from "./cert.ts";
 
 const authModes = enumChoices(EstLabel_AuthMode);
@@ -41,27 +35,28 @@ const labelColumns: Columns<typeof EstLabelSchema> = [
   ["URL", (l) => l.url],
 ];
 
-const secretColumns: Columns<typeof EstEnrollmentSecretSchema> = [
-  ["NAME", (s) => s.name],
-  ["SUBJECT", (s) => s.boundSubject],
-  ["SANS", (s) => s.boundSubjectAltNames.join(",")],
-  ["EXPIRES", (s) => time(s.expireTime)],
-  ["USED", (s) => time(s.useTime)],
-  ["USED BY", (s) => s.usedBy],
-  ["REVOKED", (s) => time(s.revokeTime)],
-];
-
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** A label argument: its resource name, its id, or its label (the path segment). */
-async function resolveLabel(api: AdminClients, arg: string | undefined): Promise<string> {
+/**
+ * A label argument: its resource name, its id, or its label (the path
+ * segment). Looking a label up lists the labels, which only admins may;
+ * operators minting secrets (chancery secret) give the id.
+ */
+export async function resolveLabel(api: AdminClients, arg: string | undefined): Promise<string> {
   const given = need(arg, "label (estLabels/ID, ID or its label)");
   if (given.startsWith("estLabels/")) return given;
   if (uuidPattern.test(given)) return `estLabels/${given}`;
-  const labels = await listAll(
-    (pageToken) => api.est.listEstLabels({ pageSize: 1000, pageToken }),
-    (page) => page.estLabels,
-  );
+  let labels: EstLabel[];
+  try {
+    labels = await listAll(
+      (pageToken) => api.est.listEstLabels({ pageSize: 1000, pageToken }),
+      (page) => page.estLabels,
+    );
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.PermissionDenied)
+      throw new UsageError(`looking up the label "${given}" by name needs the admin role: give estLabels/ID`);
+    throw err;
+  }
   const found = labels.find((l) => l.label === given);
   if (!found) throw new UsageError(`no EST label "${given}"`);
   return found.name;
@@ -183,49 +178,7 @@ async function label(action: string | undefined, context: CommandContext): Promi
   }
 }
 
-async function secret(action: string | undefined, context: CommandContext): Promise<number> {
-  const { api, args, flags } = context;
-  switch (action) {
-    case "create": {
-      const parent = await resolveLabel(api, args[0]);
-      const ttl = str(flags, "ttl");
-      const made = await api.est.createEstEnrollmentSecret({
-        parent,
-        estEnrollmentSecret: { boundSubject: str(flags, "subject") ?? "", boundSubjectAltNames: list(flags, "san") },
-        ...(ttl ? { ttl: create(DurationSchema, { seconds: BigInt(durationSeconds(ttl, "--ttl")) }) } : {}),
-        requestId: str(flags, "request-id") ?? "",
-      });
-      if (context.format === "json") printMessages("json", CreateEstEnrollmentSecretResponseSchema, [made], []);
-      else {
-        // What the device sends as its HTTP Basic password (any username).
-        process.stdout.write(`${made.secret}\n`);
-        process.stderr.write(`(${made.estEnrollmentSecret?.name ?? ""}: the secret is shown once)\n`);
-      }
-      return 0;
-    }
-    case "list": {
-      const parent = await resolveLabel(api, args[0]);
-      const secrets = await listAll(
-        (pageToken) => api.est.listEstEnrollmentSecrets({ parent, pageSize: 1000, pageToken }),
-        (page) => page.estEnrollmentSecrets,
-      );
-      print(context, EstEnrollmentSecretSchema, secrets, secretColumns);
-      return 0;
-    }
-    case "revoke": {
-      const first = need(args[0], "label (or the secret's estLabels/ID/enrollmentSecrets/ID)");
-      const name = first.includes("/enrollmentSecrets/")
-        ? first
-        : `${await resolveLabel(api, first)}/enrollmentSecrets/${need(args[1], "secret id")}`;
-      print(context, EstEnrollmentSecretSchema, [await api.est.revokeEstEnrollmentSecret({ name })], secretColumns);
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown command "est secret ${action ?? ""}"`);
-  }
-}
-
-/** chancery est ...: EstService, EST labels (admins) and their one-time enrollment secrets (admins, operators). */
+/** chancery est ...: EstService, EST labels (admins); their one-time enrollment secrets are in commands/secret.ts. */
 export const est: CommandGroup = {
   name: "est",
   usage: `  est label list | get <LABEL> | delete <LABEL>   (LABEL: its path segment, id or estLabels/ID)
@@ -234,9 +187,7 @@ export const est: CommandGroup = {
       [--channel-binding true|false] [--server-keygen true|false] [--subject-change true|false]
       [--secret-lifetime 1d] [--enabled true|false] [--request-id ID]
   est label update <LABEL> [any create flag but the label; a list flag given '' clears the list]
-  est secret create <LABEL> [--subject 'CN=device-42'] [--san dns:device-42.example] [--ttl 2h] [--request-id ID]
-      (prints the secret once: the device's HTTP Basic password)
-  est secret list <LABEL> | revoke <LABEL> <SECRET_ID>
+      (one-time enrollment secrets of a label: chancery secret ... --est-label <LABEL>)
 `,
   options: {
     ca: { type: "string" },
@@ -251,15 +202,11 @@ export const est: CommandGroup = {
     "secret-lifetime": { type: "string" },
     enabled: { type: "string" },
     "request-id": { type: "string" },
-    subject: { type: "string" },
-    san: { type: "string", multiple: true },
-    ttl: { type: "string" },
   },
   async run(verb, context) {
     const [action, ...rest] = context.args;
     const sub = { ...context, args: rest };
     if (verb === "label") return label(action, sub);
-    if (verb === "secret") return secret(action, sub);
-    throw new UsageError('est takes "label" or "secret"');
+    throw new UsageError('est takes "label"');
   },
 };

@@ -1,10 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  CreateScepChallengeResponseSchema,
-  type ScepChallenge,
-  ScepChallengeSchema,
   type ScepEndpoint,
   ScepEndpoint_CaCertificateMode,
   ScepEndpoint_ChallengeMode,
@@ -20,17 +16,14 @@ import {
   choose,
   durationSeconds,
   enumChoices,
-  list,
   listAll,
   need,
-  parseSan,
   print,
   readStdin,
   str,
   time,
   UsageError,
 } from "../cli-context.ts";
-import { printMessages } from "../output.ts";
 import { resolveCa } from "./cert.ts";
 
 const challengeModes = enumChoices(ScepEndpoint_ChallengeMode);
@@ -54,33 +47,14 @@ const raColumns: Columns<typeof ScepRaCertificateSchema> = [
   ["NOT AFTER", (r) => time(r.notAfter)],
 ];
 
-/** What a challenge can still do, as of now on this machine's clock. */
-function challengeState(c: ScepChallenge): string {
-  if (c.revokeTime) return "revoked";
-  if (c.useTime) return "used";
-  if (c.expireTime && timestampDate(c.expireTime).getTime() <= Date.now()) return "expired";
-  return "active";
-}
-
-const challengeColumns: Columns<typeof ScepChallengeSchema> = [
-  ["ID", (c) => c.name.slice(c.name.lastIndexOf("/") + 1)],
-  ["STATE", challengeState],
-  ["SUBJECT", (c) => c.boundSubject],
-  ["SANS", (c) => c.boundSubjectAltNames.join(",")],
-  ["CREATED", (c) => time(c.createTime)],
-  ["EXPIRES", (c) => time(c.expireTime)],
-  ["USED", (c) => time(c.useTime)],
-  ["TRANSACTION", (c) => c.transactionId],
-];
-
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * An endpoint argument: its resource name, its id, or its endpoint name
  * (what is in its URL). Looking a name up lists the endpoints, which only
- * admins may; operators minting challenges give the id.
+ * admins may; operators minting challenges (chancery secret) give the id.
  */
-async function resolveEndpoint(api: AdminClients, arg: string | undefined): Promise<string> {
+export async function resolveEndpoint(api: AdminClients, arg: string | undefined): Promise<string> {
   const given = need(arg, "endpoint (scepEndpoints/ID, ID or its name)");
   if (given.startsWith("scepEndpoints/")) return given;
   if (uuidPattern.test(given)) return `scepEndpoints/${given}`;
@@ -255,55 +229,7 @@ async function endpoint(action: string | undefined, context: CommandContext): Pr
   }
 }
 
-async function challenge(action: string | undefined, context: CommandContext): Promise<number> {
-  const { api, args, flags } = context;
-  switch (action) {
-    case "create": {
-      const parent = await resolveEndpoint(api, args[0]);
-      const ttl = str(flags, "ttl");
-      const sans = list(flags, "san").map((text) => {
-        const san = parseSan(text);
-        return `${san.type}:${san.value}`;
-      });
-      const made = await api.scep.createScepChallenge({
-        parent,
-        scepChallenge: { boundSubject: str(flags, "subject") ?? "", boundSubjectAltNames: sans },
-        ...(ttl === undefined ? {} : { ttl: { seconds: BigInt(durationSeconds(ttl, "--ttl")) } }),
-        requestId: str(flags, "request-id") ?? "",
-      });
-      if (context.format === "json") printMessages("json", CreateScepChallengeResponseSchema, [made], []);
-      else {
-        // Alone on stdout, so `$(chancery scep challenge create ...)` captures exactly the challenge password.
-        process.stdout.write(`${made.challenge}\n`);
-        process.stderr.write(
-          `(${made.scepChallenge?.name ?? ""}: shown once; single use; expires ${time(made.scepChallenge?.expireTime)})\n`,
-        );
-      }
-      return 0;
-    }
-    case "list": {
-      const parent = await resolveEndpoint(api, args[0]);
-      const challenges = await listAll(
-        (pageToken) => api.scep.listScepChallenges({ parent, pageSize: 1000, pageToken }),
-        (page) => page.scepChallenges,
-      );
-      print(context, ScepChallengeSchema, challenges, challengeColumns);
-      return 0;
-    }
-    case "revoke": {
-      // Either <EP> <CHALLENGE_ID>, or the challenge's full name alone.
-      const name = args[0]?.includes("/challenges/")
-        ? args[0]
-        : `${await resolveEndpoint(api, args[0])}/challenges/${need(args[1], "challenge id")}`;
-      print(context, ScepChallengeSchema, [await api.scep.revokeScepChallenge({ name })], challengeColumns);
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown command "scep challenge ${action ?? ""}"`);
-  }
-}
-
-/** chancery scep ...: ScepService, SCEP endpoints (admins) and their one-time challenges (admins, operators). */
+/** chancery scep ...: ScepService, SCEP endpoints (admins); their one-time challenges are in commands/secret.ts. */
 export const scep: CommandGroup = {
   name: "scep",
   usage: `  scep endpoint list | get <EP> | delete <EP> | rotate-ra <EP>   (EP: its name, id or scepEndpoints/ID)
@@ -314,9 +240,7 @@ export const scep: CommandGroup = {
       [--next-ca CA] [--legacy-crypto true|false] [--renewal true|false] [--enabled true|false] [--request-id ID]
       (a secret given as "-" is read from stdin)
   scep endpoint update <EP> [any create flag but the name; --next-ca '' clears it]
-  scep challenge create <EP> [--subject 'CN=device-42,O=Example'] [--san dns:x --san ip:y] [--ttl 15m]
-      [--request-id ID]   (prints the one-time challenge password, once)
-  scep challenge list <EP> | revoke <EP> <CHALLENGE_ID>   (operators: EP as scepEndpoints/ID or its id)
+      (one-time challenges of a dynamic endpoint: chancery secret ... --scep-endpoint <EP>)
 `,
   options: {
     ca: { type: "string" },
@@ -339,15 +263,11 @@ export const scep: CommandGroup = {
     renewal: { type: "string" },
     enabled: { type: "string" },
     "request-id": { type: "string" },
-    subject: { type: "string" },
-    san: { type: "string", multiple: true },
-    ttl: { type: "string" },
   },
   async run(verb, context) {
     const [action, ...rest] = context.args;
     const sub = { ...context, args: rest };
     if (verb === "endpoint") return endpoint(action, sub);
-    if (verb === "challenge") return challenge(action, sub);
-    throw new UsageError('scep takes "endpoint" or "challenge"');
+    throw new UsageError('scep takes "endpoint"');
   },
 };

@@ -4,6 +4,7 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { CaService } from "../ca/ca-service.ts";
 import type { KeyEncryption } from "../ca/key-encryption.ts";
 import type { Clock } from "../clock.ts";
+import type { EnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-types.ts";
 import type { Authenticator } from "../identity/authenticator.ts";
 import type { IssuanceService } from "../issuance/issuance-service.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
@@ -11,14 +12,12 @@ import type { RequestService } from "../requests/request-service.ts";
 import { createEstAuditBatcher, type EstAuditBatcher } from "./est-audit-batcher.ts";
 import { createEstAuthentication } from "./est-authentication.ts";
 import { createEstService, type EstService } from "./est-service.ts";
-import type { EstLabelService, EstSecretService } from "./est-types.ts";
+import type { EstLabelService } from "./est-types.ts";
 import { createEstLabelService } from "./label-service.ts";
-import { createEstSecretService } from "./secret-service.ts";
 import type { KeyPackageSigner } from "./server-key-package.ts";
 
 export interface EstServices {
   readonly labels: EstLabelService;
-  readonly secrets: EstSecretService;
   readonly est: EstService;
   /** EST's group-committed audit events; flushed at shutdown. */
   readonly batcher: EstAuditBatcher;
@@ -36,13 +35,14 @@ export function createEstServices(deps: {
   issuance: IssuanceService;
   requests: RequestService;
   authenticator: Authenticator;
+  /** One-time enrollment secrets: a label's one-time HTTP Basic passwords (scope "est_label"). */
+  secrets: EnrollmentSecretService;
   /** The listener's TLS certificate and key, which sign encrypted server-generated keys; null without TLS. */
   keyPackageSigner: () => KeyPackageSigner | null;
   settings: { retryAfterSeconds: number };
 }): EstServices {
-  const { pool, audit, clock, logger } = deps;
+  const { pool, audit, clock, logger, secrets } = deps;
   const labels = createEstLabelService({ pool, audit, clock });
-  const secrets = createEstSecretService({ pool, audit, clock, labels });
   const batcher = createEstAuditBatcher({ audit, logger });
   const authentication = createEstAuthentication({
     cas: deps.cas,
@@ -68,5 +68,5 @@ export function createEstServices(deps: {
     keyPackageSigner: deps.keyPackageSigner,
     settings: deps.settings,
   });
-  return { labels, secrets, est, batcher };
+  return { labels, est, batcher };
 }

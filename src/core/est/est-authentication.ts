@@ -2,6 +2,8 @@ import { X509Certificate } from "node:crypto";
 import type { AuditDetail } from "../audit/audit-event.ts";
 import type { CaService } from "../ca/ca-service.ts";
 import type { Clock } from "../clock.ts";
+import { looksLikeEnrollmentSecret } from "../enrollment-secrets/enrollment-secret-service.ts";
+import type { EnrollmentSecret, EnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-types.ts";
 import { ChanceryError, isChanceryError } from "../errors.ts";
 import type { Authenticator } from "../identity/authenticator.ts";
 import type { CertificateRecord } from "../issuance/certificate-record.ts";
@@ -9,8 +11,7 @@ import type { IssuanceService } from "../issuance/issuance-service.ts";
 import type { ChannelBinding } from "./channel-binding.ts";
 import { parseAnchors, verifyClientChain } from "./client-certificate.ts";
 import { type EstIdentityKind, estRequester } from "./est-requester.ts";
-import type { EstEnrollmentSecret, EstLabel, EstSecretService } from "./est-types.ts";
-import { looksLikeEstSecret } from "./secret-service.ts";
+import type { EstLabel } from "./est-types.ts";
 
 /** What the front end knows about the client of one request. */
 export interface EstClient {
@@ -30,7 +31,7 @@ export interface EstIdentity {
   /** The certificate's requester and the audit actor, e.g. "est-user:<label>/<user id>". */
   readonly requester: string;
   /** The enrollment secret presented (its state is checked by the enrollment: a retry presents a spent one). */
-  readonly secret: EstEnrollmentSecret | null;
+  readonly secret: EnrollmentSecret | null;
   /** The TLS client certificate, verified against the label's anchors, and our record of it when we issued it. */
   readonly certificate: {
     readonly der: Buffer;
@@ -48,7 +49,7 @@ type CertificateCheck =
 
 type BasicCheck =
   | { ok: true; kind: "user"; userId: string; username: string }
-  | { ok: true; kind: "secret"; secret: EstEnrollmentSecret; username: string }
+  | { ok: true; kind: "secret"; secret: EnrollmentSecret; username: string }
   | { ok: false; error: ChanceryError };
 
 /** Anchors are re-read when the label or this many milliseconds have passed (a CA certificate renewed elsewhere). */
@@ -69,7 +70,7 @@ export function createEstAuthentication(deps: {
   cas: Pick<CaService, "get">;
   issuance: Pick<IssuanceService, "get">;
   authenticator: Pick<Authenticator, "authenticate">;
-  secrets: EstSecretService;
+  secrets: Pick<EnrollmentSecretService, "find">;
   clock: Clock;
 }) {
   const anchorCache = new Map<string, { version: number; at: number; anchors: X509Certificate[] }>();
@@ -125,8 +126,8 @@ export function createEstAuthentication(deps: {
       ok: false as const,
       error: new ChanceryError("unauthenticated", "the HTTP Basic credentials are not valid"),
     });
-    if (looksLikeEstSecret(password)) {
-      const secret = await deps.secrets.find(label.id, password);
+    if (looksLikeEnrollmentSecret(password)) {
+      const secret = await deps.secrets.find({ kind: "est_label", id: label.id }, password);
       return secret ? { ok: true, kind: "secret", secret, username } : invalid();
     }
     let principal: Awaited<ReturnType<Authenticator["authenticate"]>>;

@@ -15,11 +15,13 @@ import type { CaService } from "../ca/ca-service.ts";
 import type { KeyEncryption } from "../ca/key-encryption.ts";
 import { createSoftwareSigner } from "../ca/software-signer.ts";
 import type { Clock } from "../clock.ts";
+import type { EnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-types.ts";
 import { ChanceryError, isChanceryError } from "../errors.ts";
+import { createCsrSanReader } from "../issuance/csr-san-reader.ts";
 import type { ApprovedContent } from "../issuance/issuance-request.ts";
 import type { IssuanceService } from "../issuance/issuance-service.ts";
 import { subjectMatches } from "../issuance/name-binding.ts";
-import { csrSans, sameSans, sanOf } from "../issuance/requested-sans.ts";
+import { sameSans, sanOf } from "../issuance/requested-sans.ts";
 import { generateKeyPairAsync } from "../keys/generate-key-pair.ts";
 import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
@@ -33,7 +35,7 @@ import { checkChannelBinding } from "./channel-binding.ts";
 import { buildCsrAttributes } from "./csr-attributes.ts";
 import type { EstAuditBatcher } from "./est-audit-batcher.ts";
 import type { EstAuthentication, EstClient, EstIdentity } from "./est-authentication.ts";
-import type { EstLabel, EstLabelService, EstSecretService } from "./est-types.ts";
+import type { EstLabel, EstLabelService } from "./est-types.ts";
 import { findKeyRecipient, readKeyDeliveryRequest } from "./key-delivery.ts";
 import { buildEncryptedKeyPackage, isEncryptableTo, type KeyPackageSigner } from "./server-key-package.ts";
 
@@ -80,7 +82,7 @@ export interface EstServiceDeps {
   issuance: Pick<IssuanceService, "issue" | "get">;
   requests: Pick<RequestService, "submitFromProtocol" | "getProtocolRequest">;
   labels: EstLabelService;
-  secrets: EstSecretService;
+  secrets: EnrollmentSecretService;
   authentication: EstAuthentication;
   batcher: EstAuditBatcher;
   /** Signs encrypted server-generated keys (the listener's TLS certificate and key); null when there is none. */
@@ -129,6 +131,11 @@ export function createEstService(deps: EstServiceDeps): EstService {
     cacheOptions,
   );
   const profiles = createTtlCache(async (name) => (await deps.profiles.get(name)).profile, cacheOptions);
+  const sanReader = createCsrSanReader({ db: pool, clock, ttlMs: cacheMs });
+  /** The CSR's SANs as text; an otherName (a UPN) is named by the registry entry the label's profile allows. */
+  async function requestedSans(label: EstLabel, csr: ParsedCsr): Promise<string[]> {
+    return sanReader.sans(csr, (await profiles.get(label.profileName)).san.otherNames);
+  }
   // RFC 7030 §4.1.3: the CA certificates the client needs, the label's CA first, up to the root.
   const caCertificates = createTtlCache(async (caId) => {
     const ca = await deps.cas.get(caId);
@@ -296,11 +303,13 @@ export function createEstService(deps: EstServiceDeps): EstService {
     const spentBy = `est-enrollment:${enrollmentId}`;
     const secret = identity.secret;
     if (secret) {
-      const check = await deps.secrets.check({
-        labelId: label.id,
+      // Checked and spent in one step: of two devices racing with it, one enrolls.
+      const check = await deps.secrets.spend({
+        scope: { kind: "est_label", id: label.id },
         secret: client.basic!.password,
+        usedBy: spentBy,
         csrSubject: enrollment.csr.subjectString,
-        csrSans: csrSans(enrollment.csr),
+        csrSans: await requestedSans(label, enrollment.csr),
       });
       if (!check.ok) {
         if (check.reason === "binding_mismatch")
@@ -310,8 +319,6 @@ export function createEstService(deps: EstServiceDeps): EstService {
           );
         throw new ChanceryError("unauthenticated", `the enrollment secret is ${check.reason}`);
       }
-      if (!(await deps.secrets.spend(secret.id, spentBy)))
-        throw new ChanceryError("unauthenticated", "the enrollment secret is used");
     }
 
     const issuanceInput = {
@@ -448,7 +455,7 @@ export function createEstService(deps: EstServiceDeps): EstService {
             publicKeySha256: publicKeyHash(csr),
             issuanceCsrDer: csr.der,
             // The client's subject and SANs, vouched for by its credential; the profile filters them.
-            approved: { sans: csrSans(csr).map(sanOf) },
+            approved: { sans: (await requestedSans(label, csr)).map(sanOf) },
             renewedSerialHex: null,
             details: { channelBinding: label.channelBindingRequired ? client.channelBinding!.type : null },
           },
@@ -464,7 +471,7 @@ export function createEstService(deps: EstServiceDeps): EstService {
         const { identity, renewed } = await deps.authentication.authenticateRenewal(label, client);
         const csr = readClientCsr(csrInput, false);
         checkBinding(label, csr, client);
-        const sans = csrSans(csr);
+        const sans = await requestedSans(label, csr);
         // RFC 7030 §4.2.2: the same subject and SANs as the certificate renewed, unless the label allows a change.
         if (!label.reenrollSubjectChangeAllowed) {
           if (!subjectMatches(renewed.subject, csr.subjectString) || !sameSans(renewed.sans, sans))
@@ -562,7 +569,7 @@ export function createEstService(deps: EstServiceDeps): EstService {
             csr,
             publicKeySha256,
             issuanceCsrDer: generated?.csrDer ?? csr.der,
-            approved: { subject: csr.subject, sans: csrSans(csr).map(sanOf) },
+            approved: { subject: csr.subject, sans: (await requestedSans(label, csr)).map(sanOf) },
             renewedSerialHex: null,
             details: {
               channelBinding: label.channelBindingRequired ? client.channelBinding!.type : null,

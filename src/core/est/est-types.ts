@@ -1,4 +1,3 @@
-import type { CommonQueryMethods } from "slonik";
 import type { Actor } from "../actor.ts";
 
 /**
@@ -82,65 +81,4 @@ export interface EstLabelService {
    * Null when a label named "default" or a default label exists already.
    */
   ensureDefaultLabel(input: { caId: string }): Promise<EstLabel | null>;
-}
-
-/** A minted one-time enrollment secret; the secret itself is returned once, at creation. */
-export interface EstEnrollmentSecret {
-  readonly id: string;
-  readonly labelId: string;
-  readonly boundSubject: string | null;
-  readonly boundSans: readonly string[] | null;
-  readonly createdBy: string;
-  readonly createdAt: Date;
-  readonly expiresAt: Date;
-  readonly usedAt: Date | null;
-  /** "certificate:<serial>" or "est-enrollment:<id>" (waiting for approval). */
-  readonly usedBy: string | null;
-  readonly revokedAt: Date | null;
-}
-
-export interface MintEstSecretInput {
-  readonly labelId: string;
-  /** Default: the label's secretLifetimeSeconds. */
-  readonly lifetimeSeconds?: number | undefined;
-  /** RFC 4514 subject the CSR must carry exactly, e.g. "CN=device-42,O=Example". */
-  readonly boundSubject?: string | undefined;
-  /** SANs the CSR must carry exactly, as "dns:x", "ip:x", "email:x", "uri:x". */
-  readonly boundSans?: readonly string[] | undefined;
-}
-
-export type SecretRefusal = "unknown" | "expired" | "used" | "revoked" | "binding_mismatch";
-
-/** One-time enrollment secrets (src/core/est/secret-service.ts). */
-export interface EstSecretService {
-  /** Audited as est.secret.create; the secret is returned here only. */
-  mint(input: MintEstSecretInput, by: Actor): Promise<{ secret: string; record: EstEnrollmentSecret }>;
-  get(id: string): Promise<EstEnrollmentSecret>;
-  list(
-    labelId: string,
-    page: { pageSize: number; pageToken?: string | undefined },
-  ): Promise<{ secrets: EstEnrollmentSecret[]; nextPageToken: string }>;
-  /** Audited as est.secret.revoke. */
-  revoke(id: string, by: Actor): Promise<EstEnrollmentSecret>;
-  /** The unspent, unexpired secret of the label with this value, checked against the CSR's binding; nothing is written. */
-  check(input: {
-    labelId: string;
-    secret: string;
-    csrSubject: string;
-    csrSans: readonly string[];
-  }): Promise<{ ok: true; secretId: string } | { ok: false; reason: SecretRefusal }>;
-  /**
-   * The secret with this value, whatever its state (a retry after approval
-   * presents a secret its first attempt spent). Null when unknown.
-   */
-  find(labelId: string, secret: string): Promise<EstEnrollmentSecret | null>;
-  /** Spends it, once across replicas (false when another request spent it first). Audited by the caller's event. */
-  spend(id: string, usedBy: string): Promise<boolean>;
-  /** Gives a secret back after the enrollment it was spent on was refused, so a corrected request can use it. */
-  unspend(id: string, usedBy: string): Promise<void>;
-  /**
-   * Records what a spent secret ended up as ("certificate:<serial>"), in `tx`
-   * when given (the issuance commit), else on its own.
-   */
-  settle(id: string, from: string, to: string, tx?: CommonQueryMethods): Promise<void>;
 }

@@ -4,12 +4,14 @@ import { createTestCore } from "../../../test/support/test-core.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
+import { createEnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-service.ts";
 import { ChanceryError } from "../errors.ts";
+import { scepSecretScope } from "../scep/scep-secret-scope.ts";
 import { pemDecode, pemEncode } from "../x509/pem.ts";
 import { createScratchDir, openssl } from "../x509/testing/openssl.ts";
+import { estSecretScope } from "./est-secret-scope.ts";
 import type { EstLabelService } from "./est-types.ts";
 import { createEstLabelService } from "./label-service.ts";
-import { createEstSecretService } from "./secret-service.ts";
 
 const admin: Actor = { actor: "user:est-admin", sourceIp: "192.0.2.9" };
 const scratch = createScratchDir();
@@ -174,38 +176,28 @@ describe("EST labels and enrollment secrets (core)", () => {
     expect(none.message).toMatch(/trust anchor/);
   });
 
-  it("mints secrets only where Basic is accepted, checks bindings and spends them once", async () => {
-    const secrets = createEstSecretService({
+  it("takes one-time secrets only where Basic is accepted; deleting a label takes its secrets with it", async () => {
+    const secrets = createEnrollmentSecretService({
       pool: db.pool,
       audit: core.audit,
       clock: { now: () => new Date() },
-      labels,
+      scopes: { scep_endpoint: scepSecretScope, est_label: estSecretScope },
     });
     const idevid = await labels.getByName("idevid");
-    expect((await refusal(secrets.mint({ labelId: idevid.id }, admin))).code).toBe("failed_precondition");
-    const label = await labels.getByName("other");
-    const { secret, record } = await secrets.mint(
-      { labelId: label.id, boundSubject: "cn=Device-1", boundSans: ["dns:Device-1.Example"] },
+    expect((await refusal(secrets.mint({ scope: { kind: "est_label", id: idevid.id } }, admin))).code).toBe(
+      "failed_precondition",
+    );
+    const label = await labels.create(
+      { name: "secret-holder", caId: issuing.id, profileName: "device", authMode: "either", clientCaIds: [issuing.id] },
       admin,
     );
-    expect(record).toMatchObject({ boundSubject: "CN=Device-1", boundSans: ["dns:device-1.example"] });
-    const input = { labelId: label.id, secret, csrSubject: "CN=device-1", csrSans: ["dns:device-1.example"] };
-    expect(await secrets.check({ ...input, csrSubject: "CN=device-2" })).toEqual({
-      ok: false,
-      reason: "binding_mismatch",
-    });
-    expect(await secrets.check({ ...input, labelId: idevid.id })).toEqual({ ok: false, reason: "unknown" });
-    expect(await secrets.check(input)).toEqual({ ok: true, secretId: record.id });
-    expect(await secrets.spend(record.id, "est-enrollment:a")).toBe(true);
-    expect(await secrets.spend(record.id, "est-enrollment:b")).toBe(false);
-    expect(await secrets.check(input)).toEqual({ ok: false, reason: "used" });
-    // Given back only by the enrollment that spent it.
-    await secrets.unspend(record.id, "est-enrollment:b");
-    expect((await secrets.get(record.id)).usedBy).toBe("est-enrollment:a");
-    await secrets.unspend(record.id, "est-enrollment:a");
-    expect((await secrets.get(record.id)).usedAt).toBeNull();
-    const revoked = await secrets.revoke(record.id, admin);
-    expect(revoked.revokedAt).not.toBeNull();
-    expect(await secrets.check(input)).toEqual({ ok: false, reason: "revoked" });
+    const { record } = await secrets.mint({ scope: { kind: "est_label", id: label.id } }, admin);
+    await labels.delete(label.id, admin);
+    expect((await refusal(secrets.get(record.id))).code).toBe("not_found");
+    const [deleted] = await core.audit.find(
+      { target: `est-label:${label.id}`, action: "est.label.delete" },
+      { order: "oldest", cursor: undefined, limit: 1 },
+    );
+    expect(deleted?.details).toMatchObject({ deletedSecrets: 1 });
   });
 });

@@ -1,6 +1,7 @@
 import { ChanceryError } from "../errors.ts";
+import { registryIdPattern } from "../registry/object-identifier-entry.ts";
 import { readRoot, readString } from "../x509/der-reader.ts";
-import { type SubjectAltNameType, subjectAltNameTypes } from "../x509/general-name.ts";
+import { maxOtherNameValueLength, type SubjectAltNameType, subjectAltNameTypes } from "../x509/general-name.ts";
 import {
   canonicalNameAttributeType,
   formatNameAttribute,
@@ -13,7 +14,7 @@ import { normalizeSubjectAltName } from "./subject-alt-name-syntax.ts";
  * The optional binding of a one-time enrolment secret (a SCEP challenge, an
  * EST enrollment secret): the subject and SANs the CSR must carry. A subject
  * is given and compared as an RFC 4514 string; SANs as "dns:x", "ip:x",
- * "email:x", "uri:x".
+ * "email:x", "uri:x" and "otherName:<registry id>:x" (requested-sans.ts).
  */
 
 /** One member of an RDN read from an RFC 4514 string. */
@@ -182,15 +183,37 @@ export function subjectMatches(bound: string, csrSubject: string): boolean {
   return subjectKey(parseRfc4514(bound)) === subjectKey(csr);
 }
 
-/** One SAN as "type:value", or the reason it is not one. */
+/** One SAN as "type:value" (or "otherName:<registry id>:<value>"), or the reason it is not one. */
 function normalizeSan(text: string): { ok: true; san: string } | { ok: false; reason: string } {
   const colon = text.indexOf(":");
   const type = colon < 0 ? "" : text.slice(0, colon).trim().toLowerCase();
+  if (type === "othername") return normalizeOtherNameSan(text.slice(colon + 1));
   if (!(subjectAltNameTypes as readonly string[]).includes(type))
-    return { ok: false, reason: `must start with ${subjectAltNameTypes.map((t) => `"${t}:"`).join(", ")}` };
+    return {
+      ok: false,
+      reason: `must start with ${subjectAltNameTypes.map((t) => `"${t}:"`).join(", ")} or "otherName:<registry id>:"`,
+    };
   // Wildcards are allowed here: whether the profile issues them is issuance's decision, not the binding's.
   const result = normalizeSubjectAltName({ type: type as SubjectAltNameType, value: text.slice(colon + 1) }, true);
   return result.ok ? { ok: true, san: `${result.san.type}:${result.san.value}` } : result;
+}
+
+/**
+ * "<registry id>:<value>" of an otherName SAN, as requested-sans.ts writes
+ * it ("otherName:upn:alice@example.com"). The value is compared exactly;
+ * whether the id names an otherName entry the profile allows, and whether
+ * the value fits it, is issuance's decision: a binding naming another id
+ * than the profile's entry for that OID never matches.
+ */
+function normalizeOtherNameSan(text: string): { ok: true; san: string } | { ok: false; reason: string } {
+  const colon = text.indexOf(":");
+  const id = colon < 0 ? "" : text.slice(0, colon).trim().toLowerCase();
+  const value = text.slice(colon + 1);
+  if (!registryIdPattern.test(id)) return { ok: false, reason: 'must be "otherName:<registry id>:<value>"' };
+  if (value.length === 0) return { ok: false, reason: "has an empty otherName value" };
+  if (value.length > maxOtherNameValueLength)
+    return { ok: false, reason: `has an otherName value longer than ${maxOtherNameValueLength} characters` };
+  return { ok: true, san: `otherName:${id}:${value}` };
 }
 
 /**

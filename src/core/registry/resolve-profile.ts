@@ -161,7 +161,10 @@ export function concretePolicyParts(profile: Profile): {
   certificatePolicies: InlineCertificatePolicy[];
   customExtensions: InlineCustomExtension[];
 } {
-  const concrete = resolveProfile(profile, createRegistrySnapshot(), "internal").profile;
+  // Only the policy parts are resolved here: a resolved profile keeps san.otherNames as registry ids
+  // (policy names otherName SANs by id), and a custom one is not among the built-ins.
+  const policyParts = { ...profile, san: { ...profile.san, otherNames: [] } };
+  const concrete = resolveProfile(policyParts, createRegistrySnapshot(), "internal").profile;
   return {
     certificatePolicies: concrete.certificatePolicies.filter((p): p is InlineCertificatePolicy => !("policy" in p)),
     customExtensions: concrete.customExtensions.filter((e): e is InlineCustomExtension => !("objectIdentifier" in e)),

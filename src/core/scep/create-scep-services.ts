@@ -5,27 +5,20 @@ import type { CaService } from "../ca/ca-service.ts";
 import type { KeyEncryption } from "../ca/key-encryption.ts";
 import type { Clock } from "../clock.ts";
 import type { CrlService } from "../crl/crl-service.ts";
+import type { EnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-types.ts";
 import { ChanceryError } from "../errors.ts";
 import type { IssuanceService } from "../issuance/issuance-service.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
-import { createScepChallengeService } from "./challenge-service.ts";
 import { createScepEndpointService } from "./endpoint-service.ts";
 import { createScepRaService } from "./ra-service.ts";
 import { createScepService, type ScepService } from "./scep-service.ts";
-import type {
-  ExternalChallengeValidator,
-  ScepChallengeService,
-  ScepEndpoint,
-  ScepEndpointService,
-  ScepRaService,
-} from "./scep-types.ts";
+import type { ExternalChallengeValidator, ScepEndpoint, ScepEndpointService, ScepRaService } from "./scep-types.ts";
 import { createExternalValidator } from "./validation/create-external-validator.ts";
 
 export interface ScepServices {
   readonly endpoints: ScepEndpointService;
   readonly ra: ScepRaService;
-  readonly challenges: ScepChallengeService;
   readonly scep: ScepService;
 }
 
@@ -41,6 +34,8 @@ export function createScepServices(deps: {
   issuance: IssuanceService;
   requests: RequestService;
   crls: CrlService;
+  /** One-time enrollment secrets: a dynamic endpoint's challenge passwords (scope "scep_endpoint"). */
+  secrets: EnrollmentSecretService;
   settings: { raLifetimeSeconds: number };
 }): ScepServices {
   const { pool, audit, clock, logger, keyEncryption } = deps;
@@ -54,7 +49,6 @@ export function createScepServices(deps: {
     logger,
     options: { lifetimeSeconds: deps.settings.raLifetimeSeconds },
   });
-  const challenges = createScepChallengeService({ pool, audit, clock, endpoints });
 
   // One validator per endpoint version: its token and discovery caches live as long as its settings.
   const validators = new Map<string, { version: number; validator: ExternalChallengeValidator }>();
@@ -85,8 +79,8 @@ export function createScepServices(deps: {
     crls: deps.crls,
     endpoints,
     ra,
-    challenges,
+    secrets: deps.secrets,
     validatorFor,
   });
-  return { endpoints, ra, challenges, scep };
+  return { endpoints, ra, scep };
 }

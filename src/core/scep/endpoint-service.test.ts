@@ -6,9 +6,11 @@ import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
+import { createEnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-service.ts";
 import { ChanceryError } from "../errors.ts";
-import { createScepChallengeService } from "./challenge-service.ts";
+import { estSecretScope } from "../est/est-secret-scope.ts";
 import { createScepEndpointService, intuneDefaults, validationSecretBinding } from "./endpoint-service.ts";
+import { scepSecretScope } from "./scep-secret-scope.ts";
 import type { NewScepEndpoint, ScepEndpointService } from "./scep-types.ts";
 
 const admin: Actor = { actor: "user:scep-admin", sourceIp: "192.0.2.7" };
@@ -50,6 +52,15 @@ describe("SCEP endpoints", () => {
   async function auditText(id: string): Promise<string> {
     return JSON.stringify((await auditOf(id)).map((e) => e.details));
   }
+
+  /** The one-time secrets service (a dynamic endpoint's challenges), over this file's database. */
+  const secrets = () =>
+    createEnrollmentSecretService({
+      pool: db.pool,
+      audit: core.audit,
+      clock: { now: () => new Date() },
+      scopes: { scep_endpoint: scepSecretScope, est_label: estSecretScope },
+    });
 
   async function auditOf(id: string) {
     return core.audit.find({ target: `scep-endpoint:${id}` }, { order: "oldest", cursor: undefined, limit: 50 });
@@ -381,22 +392,11 @@ describe("SCEP endpoints", () => {
 
   it("retires outstanding one-time challenges when an endpoint leaves dynamic mode", async () => {
     const made = await endpoints.create(base({ challengeMode: "dynamic" }), admin);
-    const challenges = createScepChallengeService({
-      pool: db.pool,
-      audit: core.audit,
-      clock: { now: () => new Date() },
-      endpoints,
-    });
-    const { challenge } = await challenges.mint({ endpointId: made.id }, admin);
+    const scope = { kind: "scep_endpoint", id: made.id } as const;
+    const { secret } = await secrets().mint({ scope }, admin);
     await endpoints.update(made.id, { challengeMode: "none" }, admin);
     await endpoints.update(made.id, { challengeMode: "dynamic" }, admin);
-    const redeemed = await challenges.redeem({
-      endpointId: made.id,
-      challenge,
-      transactionId: "t-1",
-      csrSubject: "CN=x",
-      csrSans: [],
-    });
+    const redeemed = await secrets().spend({ scope, secret, usedBy: "t-1", csrSubject: "CN=x", csrSans: [] });
     expect(redeemed).toEqual({ ok: false, reason: "revoked" });
     const events = (await auditOf(made.id)).filter((e) => e.action === "scep.endpoint.update");
     expect(events[0]?.details).toMatchObject({ revokedChallenges: 1, changed: ["challengeMode"] });
@@ -420,18 +420,12 @@ describe("SCEP endpoints", () => {
 
   it("deletes an endpoint with its challenges, and audits what went with it", async () => {
     const made = await endpoints.create(base({ challengeMode: "dynamic" }), admin);
-    const challenges = createScepChallengeService({
-      pool: db.pool,
-      audit: core.audit,
-      clock: { now: () => new Date() },
-      endpoints,
-    });
-    await challenges.mint({ endpointId: made.id }, admin);
+    await secrets().mint({ scope: { kind: "scep_endpoint", id: made.id } }, admin);
     await endpoints.delete(made.id, admin);
     expect((await refusal(endpoints.get(made.id))).code).toBe("not_found");
     expect((await refusal(endpoints.delete(made.id, admin))).code).toBe("not_found");
     const count = await db.pool.oneFirst(sql.type(z.object({ n: z.number() }))`
-      SELECT count(*)::int AS n FROM scep_challenges WHERE endpoint_id = ${made.id}`);
+      SELECT count(*)::int AS n FROM enrollment_secrets WHERE scep_endpoint_id = ${made.id}`);
     expect(count).toBe(0);
     const deleted = (await auditOf(made.id)).find((e) => e.action === "scep.endpoint.delete");
     expect(deleted?.details).toMatchObject({ name: made.name, deletedChallenges: 1, deletedRaCertificates: 0 });

@@ -3,8 +3,8 @@ import type { Logger } from "pino";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
 import { z } from "zod";
 import { findCaById } from "../../store/ca-store.ts";
+import { revokeOutstandingEnrollmentSecrets } from "../../store/enrollment-secret-store.ts";
 import { findProfileByName } from "../../store/profile-store.ts";
-import { revokeOutstandingScepChallenges } from "../../store/scep-challenge-store.ts";
 import {
   countScepEndpointDependents,
   deleteScepEndpoint,
@@ -395,7 +395,7 @@ export function createScepEndpointService(deps: {
         // Leaving dynamic mode retires its challenges: switching back must not revive them.
         const revokedChallenges =
           row.challenge_mode === "dynamic" && fields.challengeMode !== "dynamic"
-            ? await revokeOutstandingScepChallenges(tx, id, now)
+            ? await revokeOutstandingEnrollmentSecrets(tx, { column: "scep_endpoint_id", id }, now)
             : 0;
         await audit.appendInTransaction(tx, [
           {

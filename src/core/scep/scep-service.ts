@@ -14,10 +14,12 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { CaService } from "../ca/ca-service.ts";
 import type { Clock } from "../clock.ts";
 import type { CrlService } from "../crl/crl-service.ts";
+import type { EnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-types.ts";
 import { ChanceryError, isChanceryError } from "../errors.ts";
 import type { CertificateRecord } from "../issuance/certificate-record.ts";
+import { createCsrSanReader } from "../issuance/csr-san-reader.ts";
 import type { IssuanceService } from "../issuance/issuance-service.ts";
-import { csrSans, sanOf } from "../issuance/requested-sans.ts";
+import { sanOf } from "../issuance/requested-sans.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
 import { createTtlCache } from "../ttl-cache.ts";
@@ -46,7 +48,6 @@ import {
   type FailInfo,
   failInfos,
   pkiStatuses,
-  type ScepChallengeService,
   type ScepEndpoint,
   type ScepEndpointService,
   type ScepRaCredential,
@@ -87,7 +88,8 @@ export interface ScepServiceDeps {
   crls: Pick<CrlService, "latest">;
   endpoints: ScepEndpointService;
   ra: ScepRaService;
-  challenges: ScepChallengeService;
+  /** One-time enrollment secrets: the challenge passwords of dynamic endpoints. */
+  secrets: EnrollmentSecretService;
   /** The Intune or webhook validator of an endpoint in those modes. */
   validatorFor(endpoint: ScepEndpoint): Promise<ExternalChallengeValidator>;
 }
@@ -118,6 +120,8 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
   }, cacheOptions);
   /** Every unexpired RA credential of an endpoint, by endpoint name. */
   const raLists = createTtlCache(async (name) => deps.ra.valid(await endpoints.get(name)), cacheOptions);
+  /** CSR SANs as text, otherNames (a UPN from Intune) named by the OID registry, read as rarely as the above. */
+  const sanReader = createCsrSanReader({ db: pool, clock, ttlMs: cacheMs });
 
   async function endpointNamed(name: string): Promise<ScepEndpoint> {
     const endpoint = await endpoints.get(name);
@@ -242,13 +246,18 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     ];
   }
 
-  function factsOf(
+  async function factsOf(
     endpoint: ScepEndpoint,
     transactionId: string,
     messageType: 17 | 19,
     csr: ParsedCsr,
     sourceIp: string | undefined,
-  ): EnrolmentFacts {
+  ): Promise<EnrolmentFacts> {
+    // An unreadable profile fails the issuance with its reason later; the SANs are named without it meanwhile.
+    const allowedOtherNames = await profiles.get(endpoint.profileName).then(
+      (profile) => profile.san.otherNames,
+      () => [],
+    );
     return {
       endpointName: endpoint.name,
       transactionId,
@@ -256,7 +265,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       csrDer: csr.der,
       challenge: csr.challengePassword ?? null,
       subject: csr.subjectString,
-      sans: csrSans(csr),
+      sans: await sanReader.sans(csr, allowedOtherNames),
       sourceIp,
     };
   }
@@ -330,7 +339,13 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     if (endpoint.challengeMode !== "intune" && endpoint.challengeMode !== "webhook") return;
     try {
       const csr = parseCsr(row.csr_der);
-      const facts = factsOf(endpoint, row.transaction_id, row.message_type as 17 | 19, csr, row.source_ip ?? undefined);
+      const facts = await factsOf(
+        endpoint,
+        row.transaction_id,
+        row.message_type as 17 | 19,
+        csr,
+        row.source_ip ?? undefined,
+      );
       const validator = await deps.validatorFor(endpoint);
       if ("serialHex" in outcome) await validator.notifyIssued(facts, await issuedFacts(outcome.serialHex));
       else await validator.notifyFailed(facts, outcome);
@@ -371,10 +386,11 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
           : { ok: false, reason: "wrong challenge password" };
       case "dynamic": {
         if (challenge === undefined) return { ok: false, reason: "the CSR carries no challengePassword" };
-        const redeemed = await deps.challenges.redeem({
-          endpointId: endpoint.id,
-          challenge,
-          transactionId: facts.transactionId,
+        // Spent by this transaction: its transactionID is what the secret records as used_by.
+        const redeemed = await deps.secrets.spend({
+          scope: { kind: "scep_endpoint", id: endpoint.id },
+          secret: challenge,
+          usedBy: facts.transactionId,
           csrSubject: csr.subjectString,
           csrSans: facts.sans,
         });
@@ -490,7 +506,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       await recordOutcome(row, endpoint, { state: "failed", failInfo, reason }, { sourceIp });
       return failure(failInfo, reason);
     };
-    const facts = factsOf(endpoint, parsed.transactionId, messageType, csr, sourceIp);
+    const facts = await factsOf(endpoint, parsed.transactionId, messageType, csr, sourceIp);
     if (!renewed) {
       const challenge = await checkChallenge(endpoint, facts, csr);
       if (!challenge.ok) return settleFailed(failInfos.badRequest, challenge.reason);

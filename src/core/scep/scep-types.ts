@@ -103,20 +103,6 @@ export interface ScepRaCredential {
   readonly notAfter: Date;
 }
 
-/** A minted one-time challenge: the secret is in `challenge` once, at creation. */
-export interface ScepChallenge {
-  readonly id: string;
-  readonly endpointId: string;
-  readonly boundSubject: string | null;
-  readonly boundSans: readonly string[] | null;
-  readonly createdBy: string;
-  readonly createdAt: Date;
-  readonly expiresAt: Date;
-  readonly usedAt: Date | null;
-  readonly usedTransactionId: string | null;
-  readonly revokedAt: Date | null;
-}
-
 /** RFC 8894 §3.2.1.2 messageType values. */
 export const scepMessageTypes = {
   certRep: 3,
@@ -147,7 +133,7 @@ export interface ScepEndpointService {
     nextPageToken: string;
   }>;
   update(id: string, change: ScepEndpointChange, by: Actor): Promise<ScepEndpoint>;
-  /** Deletes the endpoint with its RA certificates, challenges and transactions. */
+  /** Deletes the endpoint with its RA certificates, one-time challenges (enrollment secrets) and transactions. */
   delete(id: string, by: Actor): Promise<void>;
   /** The sealed Intune client secret or webhook key, opened (null in other modes). */
   validationSecret(endpoint: ScepEndpoint): Promise<string | null>;
@@ -167,44 +153,6 @@ export interface ScepRaService {
   valid(endpoint: ScepEndpoint): Promise<ScepRaCredential[]>;
   /** Makes a new RA certificate now (admin rotation); audited as scep.ra.rotate. */
   rotate(endpoint: ScepEndpoint, by: Actor): Promise<ScepRaCredential>;
-}
-
-export interface MintScepChallengeInput {
-  readonly endpointId: string;
-  /** Default: the endpoint's challengeLifetimeSeconds. */
-  readonly lifetimeSeconds?: number | undefined;
-  /** RFC 4514 subject the CSR must carry exactly, e.g. "CN=device-42,O=Example". */
-  readonly boundSubject?: string | undefined;
-  /** SANs the CSR must carry exactly, as "dns:x", "ip:x", "email:x", "uri:x". */
-  readonly boundSans?: readonly string[] | undefined;
-}
-
-/** One-time challenges of dynamic endpoints (src/core/scep/challenge-service.ts). */
-export interface ScepChallengeService {
-  /** Audited as scep.challenge.create; the secret is returned here only. */
-  mint(input: MintScepChallengeInput, by: Actor): Promise<{ challenge: string; record: ScepChallenge }>;
-  list(
-    endpointId: string,
-    page: { pageSize: number; pageToken?: string | undefined },
-  ): Promise<{ challenges: ScepChallenge[]; nextPageToken: string }>;
-  /** Audited as scep.challenge.revoke; not_found unless the challenge is the endpoint's. */
-  revoke(endpointId: string, id: string, by: Actor): Promise<ScepChallenge>;
-  /**
-   * Spends a challenge for a transaction, atomically (single use across
-   * replicas): ok, or why not. Checks the binding against the CSR's subject
-   * (RFC 4514 form of its DER) and SANs. Spending is audited by the caller
-   * with the enrolment.
-   */
-  redeem(input: {
-    endpointId: string;
-    challenge: string;
-    transactionId: string;
-    csrSubject: string;
-    csrSans: readonly string[];
-  }): Promise<
-    | { ok: true; challengeId: string }
-    | { ok: false; reason: "unknown" | "expired" | "used" | "revoked" | "binding_mismatch" }
-  >;
 }
 
 /** What an external validator (Intune, webhook) is told about an enrolment. */

@@ -1,9 +1,9 @@
 import { ChanceryError } from "../errors.ts";
 import { children, content, type DerNode, readOid, readString } from "./der-reader.ts";
-import { contextConstructed, contextPrimitive, derOid, ia5Tagged, tlv, tlvOf } from "./der-writer.ts";
+import { contextConstructed, contextPrimitive, derOid, ia5Tagged, tags, tlv, tlvOf } from "./der-writer.ts";
 import { formatIpAddress, parseIpAddress } from "./ip-address.ts";
 import { parseName } from "./parse-name.ts";
-import { encodeStringValue, type StringValueType } from "./string-value-type.ts";
+import { encodeStringValue, type StringValueType, stringValueProblem } from "./string-value-type.ts";
 
 /** The GeneralName forms the gateway issues (RFC 5280 §4.2.1.6). */
 export const subjectAltNameTypes = ["dns", "ip", "email", "uri"] as const;
@@ -30,11 +30,41 @@ export interface OtherNameSubjectAltName {
   readonly valueType?: StringValueType | undefined;
 }
 
-/** A GeneralName read from a CSR or certificate; forms we do not issue come back as "other". */
+/**
+ * A GeneralName read from a CSR or certificate; forms we do not issue come
+ * back as "other". An otherName is "other" too (its OID alone says nothing
+ * of how to issue it): when its value is one of the string types the OID
+ * registry can describe, `otherName` carries its OID and value, for the
+ * registry to name (src/core/issuance/requested-sans.ts).
+ */
 export interface ParsedGeneralName {
   readonly type: SubjectAltNameType | "other";
   readonly value: string;
+  readonly otherName?: ParsedOtherName | undefined;
 }
+
+/** An otherName with a string value, as read: OID, value and the ASN.1 string type it came in. */
+export interface ParsedOtherName {
+  readonly oid: string;
+  readonly value: string;
+  readonly valueType: StringValueType;
+}
+
+/**
+ * The longest otherName string value read. Active Directory caps a
+ * userPrincipalName at 1024 characters (its rangeUpper); registry values
+ * are identifiers, shorter still. Longer is a broken or hostile request.
+ */
+export const maxOtherNameValueLength = 1024;
+
+/** Universal tags of the string types a registry entry's value can take (string-value-type.ts). */
+const stringValueTags: ReadonlyMap<number, StringValueType> = new Map([
+  [0x0c, "utf8String"],
+  [0x13, "printableString"],
+  [0x16, "ia5String"],
+  [0x12, "numericString"],
+  [0x1e, "bmpString"],
+]);
 
 /** One key per distinct SAN, for de-duplication and comparison. */
 export function subjectAltNameKey(san: SubjectAltName): string {
@@ -96,10 +126,8 @@ export function parseGeneralName(buf: Uint8Array, node: DerNode): ParsedGeneralN
     }
   } else {
     switch (number) {
-      case generalNameTags.otherName: {
-        const [typeId] = children(buf, node);
-        return { type: "other", value: `otherName:${typeId ? readOid(buf, typeId) : "?"}` };
-      }
+      case generalNameTags.otherName:
+        return parseOtherName(buf, node);
       case generalNameTags.directoryName: {
         const [name] = children(buf, node);
         return { type: "other", value: `dirName:${name ? parseName(buf, name).text : ""}` };
@@ -107,4 +135,37 @@ export function parseGeneralName(buf: Uint8Array, node: DerNode): ParsedGeneralN
     }
   }
   return { type: "other", value: `[${number}]` };
+}
+
+/**
+ * OtherName ::= SEQUENCE { type-id OBJECT IDENTIFIER, value [0] EXPLICIT ANY }
+ * (RFC 5280 §4.2.1.6), under IMPLICIT [0] in GeneralName. A value of a
+ * registry string type is read (the Microsoft UPN is a UTF8String,
+ * MS-WCCE); anything else (another structure, a missing value) stays
+ * "other" and is never issued. Malformed DER, a string that is not valid
+ * for its own type, or a value longer than maxOtherNameValueLength throws
+ * (parse-csr.ts makes that a bad_csr), as a malformed dNSName does.
+ */
+function parseOtherName(buf: Uint8Array, node: DerNode): ParsedGeneralName {
+  const [typeId, explicit, ...rest] = children(buf, node);
+  if (!typeId || typeId.tag !== tags.oid) return { type: "other", value: "otherName:?" };
+  const oid = readOid(buf, typeId);
+  const other: ParsedGeneralName = { type: "other", value: `otherName:${oid}` };
+  if (!explicit || rest.length > 0 || explicit.tag !== contextConstructed(0)) return other;
+  const [inner, ...extra] = children(buf, explicit);
+  const valueType = inner && extra.length === 0 ? stringValueTags.get(inner.tag) : undefined;
+  if (!inner || !valueType) return other;
+  const tooLong = () =>
+    new ChanceryError(
+      "invalid_argument",
+      `otherName ${oid} value is longer than ${maxOtherNameValueLength} characters`,
+    );
+  // Bounded before decoding too: UTF-8 takes at most four octets a character.
+  if (inner.end - inner.contentStart > maxOtherNameValueLength * 4) throw tooLong();
+  const value = readString(buf, inner);
+  if (value.length > maxOtherNameValueLength) throw tooLong();
+  // An empty value is read as such: the profile refuses it with a reason (string-value-type.ts).
+  const problem = value.length === 0 ? undefined : stringValueProblem(valueType, value);
+  if (problem) throw new ChanceryError("invalid_argument", `otherName ${oid} value ${problem}`);
+  return { ...other, otherName: { oid, value, valueType } };
 }

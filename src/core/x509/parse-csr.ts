@@ -38,7 +38,11 @@ export interface ParsedCsr {
   readonly publicKey: PublicKeyInfo;
   /** Name of the signature algorithm that proved possession, e.g. "ecdsa-with-SHA256". */
   readonly signatureAlgorithm: string;
-  /** GeneralNames of a requested subjectAltName extension, for information only. */
+  /**
+   * GeneralNames of a requested subjectAltName extension, for information
+   * only; an otherName with a string value (a Microsoft UPN) carries its
+   * OID and value, for the OID registry to name (requested-sans.ts).
+   */
   readonly requestedSans: readonly ParsedGeneralName[];
   /** All requested extensions (PKCS#9 extensionRequest), for information only. */
   readonly requestedExtensions: readonly Extension[];

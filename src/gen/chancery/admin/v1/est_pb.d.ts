@@ -111,8 +111,8 @@ export declare type EstLabel = Message<"chancery.admin.v1.EstLabel"> & {
   reenrollSubjectChangeAllowed: boolean;
 
   /**
-   * How long a minted enrollment secret is valid unless
-   * CreateEstEnrollmentSecret says otherwise: whole seconds, 60 s to 30 days.
+   * How long an enrollment secret minted for the label is valid unless
+   * CreateEnrollmentSecret says otherwise: whole seconds, 60 s to 30 days.
    * Unset on create: 1 day.
    *
    * @generated from field: google.protobuf.Duration secret_lifetime = 13;
@@ -169,7 +169,7 @@ export enum EstLabel_AuthMode {
   /**
    * HTTP Basic: a gateway user's name and personal access token (admins,
    * and operators assigned the label's CA), or any name and a one-time
-   * enrollment secret (CreateEstEnrollmentSecret).
+   * enrollment secret (EnrollmentSecretService).
    *
    * @generated from enum value: AUTH_MODE_BASIC = 2;
    */
@@ -194,87 +194,6 @@ export enum EstLabel_AuthMode {
  * Describes the enum chancery.admin.v1.EstLabel.AuthMode.
  */
 export declare const EstLabel_AuthModeSchema: GenEnum<EstLabel_AuthMode>;
-
-/**
- * A one-time enrollment secret of a label: a device's HTTP Basic password
- * (any username). The secret is shown once, when it is minted; the gateway
- * keeps only its hash. It is spent by the first enrollment it is used for.
- *
- * @generated from message chancery.admin.v1.EstEnrollmentSecret
- */
-export declare type EstEnrollmentSecret = Message<"chancery.admin.v1.EstEnrollmentSecret"> & {
-  /**
-   * Resource name: "estLabels/{id}/enrollmentSecrets/{secret_id}". Output only.
-   *
-   * @generated from field: string name = 1;
-   */
-  name: string;
-
-  /**
-   * When set, the CSR must carry exactly this subject, RFC 4514 form as the
-   * gateway prints it, e.g. "CN=device-42,O=Example".
-   *
-   * @generated from field: string bound_subject = 2;
-   */
-  boundSubject: string;
-
-  /**
-   * When set, the CSR must carry exactly these subject alternative names,
-   * each "dns:<name>", "ip:<address>", "email:<address>" or "uri:<uri>".
-   *
-   * @generated from field: repeated string bound_subject_alt_names = 3;
-   */
-  boundSubjectAltNames: string[];
-
-  /**
-   * "users/{id}" (or another audit actor) who minted it. Output only.
-   *
-   * @generated from field: string creator = 4;
-   */
-  creator: string;
-
-  /**
-   * Output only.
-   *
-   * @generated from field: google.protobuf.Timestamp create_time = 5;
-   */
-  createTime?: Timestamp | undefined;
-
-  /**
-   * Output only: the secret is refused from this instant on.
-   *
-   * @generated from field: google.protobuf.Timestamp expire_time = 6;
-   */
-  expireTime?: Timestamp | undefined;
-
-  /**
-   * Output only: when an enrollment spent it.
-   *
-   * @generated from field: google.protobuf.Timestamp use_time = 7;
-   */
-  useTime?: Timestamp | undefined;
-
-  /**
-   * Output only: what spent it, "certificate:<serial>", or
-   * "est-enrollment:<id>" while that enrollment waits for approval.
-   *
-   * @generated from field: string used_by = 8;
-   */
-  usedBy: string;
-
-  /**
-   * Output only.
-   *
-   * @generated from field: google.protobuf.Timestamp revoke_time = 9;
-   */
-  revokeTime?: Timestamp | undefined;
-};
-
-/**
- * Describes the message chancery.admin.v1.EstEnrollmentSecret.
- * Use `create(EstEnrollmentSecretSchema)` to create a new message.
- */
-export declare const EstEnrollmentSecretSchema: GenMessage<EstEnrollmentSecret>;
 
 /**
  * @generated from message chancery.admin.v1.CreateEstLabelRequest
@@ -408,142 +327,9 @@ export declare type DeleteEstLabelRequest = Message<"chancery.admin.v1.DeleteEst
 export declare const DeleteEstLabelRequestSchema: GenMessage<DeleteEstLabelRequest>;
 
 /**
- * @generated from message chancery.admin.v1.CreateEstEnrollmentSecretRequest
- */
-export declare type CreateEstEnrollmentSecretRequest = Message<"chancery.admin.v1.CreateEstEnrollmentSecretRequest"> & {
-  /**
-   * "estLabels/{id}" of a label that accepts HTTP Basic.
-   *
-   * @generated from field: string parent = 1;
-   */
-  parent: string;
-
-  /**
-   * bound_subject and bound_subject_alt_names; the rest is ignored.
-   *
-   * @generated from field: chancery.admin.v1.EstEnrollmentSecret est_enrollment_secret = 2;
-   */
-  estEnrollmentSecret?: EstEnrollmentSecret | undefined;
-
-  /**
-   * How long it stays valid: whole seconds, 60 s to 30 days. Unset: the
-   * label's secret_lifetime.
-   *
-   * @generated from field: google.protobuf.Duration ttl = 3;
-   */
-  ttl?: Duration | undefined;
-
-  /**
-   * Idempotency key (AIP-155). The response holds a secret and is not kept:
-   * a repeat of a completed call is ALREADY_EXISTS, never a second secret.
-   *
-   * @generated from field: string request_id = 4;
-   */
-  requestId: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.CreateEstEnrollmentSecretRequest.
- * Use `create(CreateEstEnrollmentSecretRequestSchema)` to create a new message.
- */
-export declare const CreateEstEnrollmentSecretRequestSchema: GenMessage<CreateEstEnrollmentSecretRequest>;
-
-/**
- * @generated from message chancery.admin.v1.CreateEstEnrollmentSecretResponse
- */
-export declare type CreateEstEnrollmentSecretResponse = Message<"chancery.admin.v1.CreateEstEnrollmentSecretResponse"> & {
-  /**
-   * @generated from field: chancery.admin.v1.EstEnrollmentSecret est_enrollment_secret = 1;
-   */
-  estEnrollmentSecret?: EstEnrollmentSecret | undefined;
-
-  /**
-   * The device's HTTP Basic password ("chancery_est_..."): shown this once, never again.
-   *
-   * @generated from field: string secret = 2;
-   */
-  secret: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.CreateEstEnrollmentSecretResponse.
- * Use `create(CreateEstEnrollmentSecretResponseSchema)` to create a new message.
- */
-export declare const CreateEstEnrollmentSecretResponseSchema: GenMessage<CreateEstEnrollmentSecretResponse>;
-
-/**
- * @generated from message chancery.admin.v1.ListEstEnrollmentSecretsRequest
- */
-export declare type ListEstEnrollmentSecretsRequest = Message<"chancery.admin.v1.ListEstEnrollmentSecretsRequest"> & {
-  /**
-   * "estLabels/{id}".
-   *
-   * @generated from field: string parent = 1;
-   */
-  parent: string;
-
-  /**
-   * At most 1000; 0 means 100 (AIP-158).
-   *
-   * @generated from field: int32 page_size = 2;
-   */
-  pageSize: number;
-
-  /**
-   * @generated from field: string page_token = 3;
-   */
-  pageToken: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.ListEstEnrollmentSecretsRequest.
- * Use `create(ListEstEnrollmentSecretsRequestSchema)` to create a new message.
- */
-export declare const ListEstEnrollmentSecretsRequestSchema: GenMessage<ListEstEnrollmentSecretsRequest>;
-
-/**
- * @generated from message chancery.admin.v1.ListEstEnrollmentSecretsResponse
- */
-export declare type ListEstEnrollmentSecretsResponse = Message<"chancery.admin.v1.ListEstEnrollmentSecretsResponse"> & {
-  /**
-   * @generated from field: repeated chancery.admin.v1.EstEnrollmentSecret est_enrollment_secrets = 1;
-   */
-  estEnrollmentSecrets: EstEnrollmentSecret[];
-
-  /**
-   * @generated from field: string next_page_token = 2;
-   */
-  nextPageToken: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.ListEstEnrollmentSecretsResponse.
- * Use `create(ListEstEnrollmentSecretsResponseSchema)` to create a new message.
- */
-export declare const ListEstEnrollmentSecretsResponseSchema: GenMessage<ListEstEnrollmentSecretsResponse>;
-
-/**
- * @generated from message chancery.admin.v1.RevokeEstEnrollmentSecretRequest
- */
-export declare type RevokeEstEnrollmentSecretRequest = Message<"chancery.admin.v1.RevokeEstEnrollmentSecretRequest"> & {
-  /**
-   * "estLabels/{id}/enrollmentSecrets/{secret_id}".
-   *
-   * @generated from field: string name = 1;
-   */
-  name: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.RevokeEstEnrollmentSecretRequest.
- * Use `create(RevokeEstEnrollmentSecretRequestSchema)` to create a new message.
- */
-export declare const RevokeEstEnrollmentSecretRequestSchema: GenMessage<RevokeEstEnrollmentSecretRequest>;
-
-/**
- * EST labels and their one-time enrollment secrets. Labels are issuance
- * policy: admins only. Secrets are minted, listed and revoked by admins and
- * by operators assigned the label's CA.
+ * EST labels: issuance policy, admins only. Their one-time enrollment
+ * secrets are in EnrollmentSecretService, which operators of the label's CA
+ * use too.
  *
  * @generated from service chancery.admin.v1.EstService
  */
@@ -594,36 +380,6 @@ export declare const EstService: GenService<{
     methodKind: "unary";
     input: typeof DeleteEstLabelRequestSchema;
     output: typeof EmptySchema;
-  },
-  /**
-   * A new one-time enrollment secret; the secret is in the response, once.
-   *
-   * @generated from rpc chancery.admin.v1.EstService.CreateEstEnrollmentSecret
-   */
-  createEstEnrollmentSecret: {
-    methodKind: "unary";
-    input: typeof CreateEstEnrollmentSecretRequestSchema;
-    output: typeof CreateEstEnrollmentSecretResponseSchema;
-  },
-  /**
-   * Oldest first; never the secrets.
-   *
-   * @generated from rpc chancery.admin.v1.EstService.ListEstEnrollmentSecrets
-   */
-  listEstEnrollmentSecrets: {
-    methodKind: "unary";
-    input: typeof ListEstEnrollmentSecretsRequestSchema;
-    output: typeof ListEstEnrollmentSecretsResponseSchema;
-  },
-  /**
-   * The secret can no longer be spent.
-   *
-   * @generated from rpc chancery.admin.v1.EstService.RevokeEstEnrollmentSecret
-   */
-  revokeEstEnrollmentSecret: {
-    methodKind: "unary";
-    input: typeof RevokeEstEnrollmentSecretRequestSchema;
-    output: typeof EstEnrollmentSecretSchema;
   },
 }>;
 

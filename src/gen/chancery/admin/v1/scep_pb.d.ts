@@ -217,8 +217,9 @@ export declare type ScepEndpoint = Message<"chancery.admin.v1.ScepEndpoint"> & {
   webhookSecret: string;
 
   /**
-   * How long a minted one-time challenge is valid unless
-   * CreateScepChallenge says otherwise: whole seconds, 60 s to 30 days.
+   * How long a one-time challenge (enrollment secret) minted for the endpoint
+   * is valid unless CreateEnrollmentSecret says otherwise: whole seconds,
+   * 60 s to 30 days.
    * Unset on create: 1 hour.
    *
    * @generated from field: google.protobuf.Duration challenge_lifetime = 12;
@@ -319,7 +320,8 @@ export enum ScepEndpoint_ChallengeMode {
   STATIC = 2,
 
   /**
-   * One-time challenges minted with CreateScepChallenge.
+   * One-time challenges: enrollment secrets minted for the endpoint with
+   * EnrollmentSecretService.CreateEnrollmentSecret.
    *
    * @generated from enum value: CHALLENGE_MODE_DYNAMIC = 3;
    */
@@ -377,86 +379,6 @@ export enum ScepEndpoint_CaCertificateMode {
  * Describes the enum chancery.admin.v1.ScepEndpoint.CaCertificateMode.
  */
 export declare const ScepEndpoint_CaCertificateModeSchema: GenEnum<ScepEndpoint_CaCertificateMode>;
-
-/**
- * A one-time challenge password of a CHALLENGE_MODE_DYNAMIC endpoint. The
- * secret is shown once, when it is minted; the gateway keeps only its hash.
- * It is spent by the first enrolment that presents it.
- *
- * @generated from message chancery.admin.v1.ScepChallenge
- */
-export declare type ScepChallenge = Message<"chancery.admin.v1.ScepChallenge"> & {
-  /**
-   * Resource name: "scepEndpoints/{id}/challenges/{challenge_id}". Output only.
-   *
-   * @generated from field: string name = 1;
-   */
-  name: string;
-
-  /**
-   * When set, the CSR must carry exactly this subject, RFC 4514 form as
-   * the gateway prints it, e.g. "CN=device-42,O=Example".
-   *
-   * @generated from field: string bound_subject = 2;
-   */
-  boundSubject: string;
-
-  /**
-   * When set, the CSR must carry exactly these subject alternative names,
-   * each "dns:<name>", "ip:<address>", "email:<address>" or "uri:<uri>".
-   *
-   * @generated from field: repeated string bound_subject_alt_names = 3;
-   */
-  boundSubjectAltNames: string[];
-
-  /**
-   * "users/{id}" (or another audit actor) who minted it. Output only.
-   *
-   * @generated from field: string creator = 4;
-   */
-  creator: string;
-
-  /**
-   * Output only.
-   *
-   * @generated from field: google.protobuf.Timestamp create_time = 5;
-   */
-  createTime?: Timestamp | undefined;
-
-  /**
-   * Output only: the challenge is refused from this instant on.
-   *
-   * @generated from field: google.protobuf.Timestamp expire_time = 6;
-   */
-  expireTime?: Timestamp | undefined;
-
-  /**
-   * Output only: when an enrolment spent it.
-   *
-   * @generated from field: google.protobuf.Timestamp use_time = 7;
-   */
-  useTime?: Timestamp | undefined;
-
-  /**
-   * Output only: the SCEP transactionID of the enrolment that spent it.
-   *
-   * @generated from field: string transaction_id = 8;
-   */
-  transactionId: string;
-
-  /**
-   * Output only.
-   *
-   * @generated from field: google.protobuf.Timestamp revoke_time = 9;
-   */
-  revokeTime?: Timestamp | undefined;
-};
-
-/**
- * Describes the message chancery.admin.v1.ScepChallenge.
- * Use `create(ScepChallengeSchema)` to create a new message.
- */
-export declare const ScepChallengeSchema: GenMessage<ScepChallenge>;
 
 /**
  * @generated from message chancery.admin.v1.CreateScepEndpointRequest
@@ -612,143 +534,9 @@ export declare type RotateScepRaCertificateRequest = Message<"chancery.admin.v1.
 export declare const RotateScepRaCertificateRequestSchema: GenMessage<RotateScepRaCertificateRequest>;
 
 /**
- * @generated from message chancery.admin.v1.CreateScepChallengeRequest
- */
-export declare type CreateScepChallengeRequest = Message<"chancery.admin.v1.CreateScepChallengeRequest"> & {
-  /**
-   * "scepEndpoints/{id}" of a CHALLENGE_MODE_DYNAMIC endpoint.
-   *
-   * @generated from field: string parent = 1;
-   */
-  parent: string;
-
-  /**
-   * bound_subject and bound_subject_alt_names; the rest is ignored.
-   *
-   * @generated from field: chancery.admin.v1.ScepChallenge scep_challenge = 2;
-   */
-  scepChallenge?: ScepChallenge | undefined;
-
-  /**
-   * How long it stays valid: whole seconds, 60 s to 30 days. Unset: the
-   * endpoint's challenge_lifetime.
-   *
-   * @generated from field: google.protobuf.Duration ttl = 3;
-   */
-  ttl?: Duration | undefined;
-
-  /**
-   * Idempotency key (AIP-155). The response holds a secret and is not kept:
-   * a repeat of a completed call is ALREADY_EXISTS, never a second challenge.
-   *
-   * @generated from field: string request_id = 4;
-   */
-  requestId: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.CreateScepChallengeRequest.
- * Use `create(CreateScepChallengeRequestSchema)` to create a new message.
- */
-export declare const CreateScepChallengeRequestSchema: GenMessage<CreateScepChallengeRequest>;
-
-/**
- * @generated from message chancery.admin.v1.CreateScepChallengeResponse
- */
-export declare type CreateScepChallengeResponse = Message<"chancery.admin.v1.CreateScepChallengeResponse"> & {
-  /**
-   * @generated from field: chancery.admin.v1.ScepChallenge scep_challenge = 1;
-   */
-  scepChallenge?: ScepChallenge | undefined;
-
-  /**
-   * The challenge password the device puts in its CSR: shown this once, never again.
-   *
-   * @generated from field: string challenge = 2;
-   */
-  challenge: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.CreateScepChallengeResponse.
- * Use `create(CreateScepChallengeResponseSchema)` to create a new message.
- */
-export declare const CreateScepChallengeResponseSchema: GenMessage<CreateScepChallengeResponse>;
-
-/**
- * @generated from message chancery.admin.v1.ListScepChallengesRequest
- */
-export declare type ListScepChallengesRequest = Message<"chancery.admin.v1.ListScepChallengesRequest"> & {
-  /**
-   * "scepEndpoints/{id}".
-   *
-   * @generated from field: string parent = 1;
-   */
-  parent: string;
-
-  /**
-   * At most 1000; 0 means 100 (AIP-158).
-   *
-   * @generated from field: int32 page_size = 2;
-   */
-  pageSize: number;
-
-  /**
-   * @generated from field: string page_token = 3;
-   */
-  pageToken: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.ListScepChallengesRequest.
- * Use `create(ListScepChallengesRequestSchema)` to create a new message.
- */
-export declare const ListScepChallengesRequestSchema: GenMessage<ListScepChallengesRequest>;
-
-/**
- * @generated from message chancery.admin.v1.ListScepChallengesResponse
- */
-export declare type ListScepChallengesResponse = Message<"chancery.admin.v1.ListScepChallengesResponse"> & {
-  /**
-   * @generated from field: repeated chancery.admin.v1.ScepChallenge scep_challenges = 1;
-   */
-  scepChallenges: ScepChallenge[];
-
-  /**
-   * @generated from field: string next_page_token = 2;
-   */
-  nextPageToken: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.ListScepChallengesResponse.
- * Use `create(ListScepChallengesResponseSchema)` to create a new message.
- */
-export declare const ListScepChallengesResponseSchema: GenMessage<ListScepChallengesResponse>;
-
-/**
- * @generated from message chancery.admin.v1.RevokeScepChallengeRequest
- */
-export declare type RevokeScepChallengeRequest = Message<"chancery.admin.v1.RevokeScepChallengeRequest"> & {
-  /**
-   * "scepEndpoints/{id}/challenges/{challenge_id}".
-   *
-   * @generated from field: string name = 1;
-   */
-  name: string;
-};
-
-/**
- * Describes the message chancery.admin.v1.RevokeScepChallengeRequest.
- * Use `create(RevokeScepChallengeRequestSchema)` to create a new message.
- */
-export declare const RevokeScepChallengeRequestSchema: GenMessage<RevokeScepChallengeRequest>;
-
-/**
- * SCEP endpoints, their RA certificates and one-time challenges. Endpoints
- * and RA rotation are issuance policy: admins only. Challenges are minted,
- * listed and revoked by admins and by operators assigned the endpoint's CA
- * (MDM integrations mint them with an operator token).
+ * SCEP endpoints and their RA certificates: issuance policy, admins only.
+ * One-time challenges of dynamic endpoints are enrollment secrets
+ * (EnrollmentSecretService), which operators of the endpoint's CA mint too.
  *
  * @generated from service chancery.admin.v1.ScepService
  */
@@ -790,8 +578,8 @@ export declare const ScepService: GenService<{
     output: typeof ScepEndpointSchema;
   },
   /**
-   * Deletes the endpoint with its RA certificates, challenges and
-   * transactions; certificates it issued stay.
+   * Deletes the endpoint with its RA certificates, one-time challenges
+   * (enrollment secrets) and transactions; certificates it issued stay.
    *
    * @generated from rpc chancery.admin.v1.ScepService.DeleteScepEndpoint
    */
@@ -810,36 +598,6 @@ export declare const ScepService: GenService<{
     methodKind: "unary";
     input: typeof RotateScepRaCertificateRequestSchema;
     output: typeof ScepRaCertificateSchema;
-  },
-  /**
-   * A new one-time challenge; its secret is in the response, once.
-   *
-   * @generated from rpc chancery.admin.v1.ScepService.CreateScepChallenge
-   */
-  createScepChallenge: {
-    methodKind: "unary";
-    input: typeof CreateScepChallengeRequestSchema;
-    output: typeof CreateScepChallengeResponseSchema;
-  },
-  /**
-   * Oldest first; never the secrets.
-   *
-   * @generated from rpc chancery.admin.v1.ScepService.ListScepChallenges
-   */
-  listScepChallenges: {
-    methodKind: "unary";
-    input: typeof ListScepChallengesRequestSchema;
-    output: typeof ListScepChallengesResponseSchema;
-  },
-  /**
-   * The challenge can no longer be spent.
-   *
-   * @generated from rpc chancery.admin.v1.ScepService.RevokeScepChallenge
-   */
-  revokeScepChallenge: {
-    methodKind: "unary";
-    input: typeof RevokeScepChallengeRequestSchema;
-    output: typeof ScepChallengeSchema;
   },
 }>;
 
