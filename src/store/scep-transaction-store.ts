@@ -42,18 +42,34 @@ export interface NewScepTransaction {
   now: Date;
 }
 
+/** A transaction's state as it is first written: pending while it is decided, or already decided. */
+export type NewScepTransactionState =
+  | { state: "pending" }
+  | { state: "issued"; certificateSerialHex: string }
+  | { state: "failed"; failInfo: number; reason: string };
+
 /**
- * Claims a request message's sender nonce for a new pending transaction.
- * The unique (endpoint, nonce) key makes this the replay check across
- * replicas: false when the nonce was already seen (RFC 8894 §3.2.1.5).
+ * Records a request message's transaction under its sender nonce. The
+ * unique (endpoint, nonce) key makes this the replay check across replicas:
+ * false when the nonce was already seen (RFC 8894 §3.2.1.5). A transaction
+ * decided at once is written in its final state, in the commit that
+ * decides it; one that waits (validation, approval) is claimed pending first.
  */
-export async function claimScepTransaction(db: CommonQueryMethods, row: NewScepTransaction): Promise<boolean> {
+export async function insertScepTransaction(
+  db: CommonQueryMethods,
+  row: NewScepTransaction,
+  decided: NewScepTransactionState,
+): Promise<boolean> {
+  const serialHex = decided.state === "issued" ? decided.certificateSerialHex : null;
+  const failInfo = decided.state === "failed" ? decided.failInfo : null;
+  const reason = decided.state === "failed" ? decided.reason : null;
   const inserted = await db.maybeOneFirst(sql.type(z.object({ id: z.string() }))`
     INSERT INTO scep_transactions (id, endpoint_id, transaction_id, message_type, sender_nonce, public_key_sha256,
-      subject_der, csr_der, state, challenge_mode, replaces_serial_hex, source_ip, created_at, updated_at)
+      subject_der, csr_der, state, certificate_serial_hex, fail_info, failure_reason, challenge_mode,
+      replaces_serial_hex, source_ip, created_at, updated_at)
     VALUES (${row.id}, ${row.endpointId}, ${row.transactionId}, ${row.messageType}, ${sql.binary(row.senderNonce)},
       ${sql.binary(row.publicKeySha256)}, ${sql.binary(row.subjectDer)},
-      ${sql.binary(row.csrDer)}, 'pending', ${row.challengeMode},
+      ${sql.binary(row.csrDer)}, ${decided.state}, ${serialHex}, ${failInfo}, ${reason}, ${row.challengeMode},
       ${row.replacesSerialHex}, ${row.sourceIp}, ${sql.timestamp(row.now)}, ${sql.timestamp(row.now)})
     ON CONFLICT (endpoint_id, sender_nonce) DO NOTHING
     RETURNING id`);

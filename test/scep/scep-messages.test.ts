@@ -207,4 +207,22 @@ describe("replay", () => {
     expectIssuedTo(await t.exchange("modern", request, ra), "replayed-device");
     expectRefused(await t.exchange("modern", request, ra), failInfos.badRequest);
   });
+
+  it("copies of one message sent at once get one certificate; the others are refused as replays", async () => {
+    const ra = await t.raCertificate("modern");
+    const made = device(keys[1]!, { cn: "raced-device", challenge: staticChallenge });
+    const request = pkcsReq(made.csr, { raCertificateDer: ra, signer: made.signer });
+    // Sent together, the copies reach the issuance commit in one batch: the nonce is recorded there.
+    const replies = await Promise.all(Array.from({ length: 4 }, () => t.exchange("modern", request, ra)));
+    const issued = replies.filter((reply) => reply.pkiStatus === pkiStatuses.success);
+    expect(issued).toHaveLength(1);
+    expectIssuedTo(issued[0]!, "raced-device");
+    for (const reply of replies.filter((r) => r !== issued[0])) expectRefused(reply, failInfos.badRequest);
+    expect(await t.auditOf("scep.enrolment.issue", request.transactionId)).toHaveLength(1);
+    const stored = await t.gateway.issuance.list(
+      { requester: `scep:modern/${request.transactionId}` },
+      { pageSize: 10 },
+    );
+    expect(stored.certificates.map((c) => c.subject)).toEqual(["CN=raced-device"]);
+  });
 });

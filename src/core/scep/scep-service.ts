@@ -2,9 +2,10 @@ import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
 import {
-  claimScepTransaction,
   findNewestScepTransaction,
   findScepTransactionByNonce,
+  insertScepTransaction,
+  type NewScepTransaction,
   type ScepTransactionOutcome,
   type ScepTransactionRow,
   settleScepTransaction,
@@ -220,6 +221,17 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     outcome: ScepTransactionOutcome,
     extra: SettleExtra,
   ): Promise<AuditEventInput[] | null> {
+    if (!(await settleScepTransaction(tx, row.id, outcome, clock.now()))) return null;
+    return outcomeEvents(row, endpoint, outcome, extra);
+  }
+
+  /** The audit event of a transaction reaching `outcome`. */
+  function outcomeEvents(
+    row: SettledRow,
+    endpoint: ScepEndpoint,
+    outcome: ScepTransactionOutcome,
+    extra: SettleExtra,
+  ): AuditEventInput[] {
     const details: Record<string, AuditDetail> = {
       endpoint: endpoint.name,
       transactionId: row.transaction_id,
@@ -234,7 +246,6 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     }
     if (extra.replaces) details["replaces"] = extra.replaces;
     const action = { issued: "scep.enrolment.issue", pending: "scep.enrolment.pending", failed: "scep.enrolment.fail" };
-    if (!(await settleScepTransaction(tx, row.id, outcome, clock.now()))) return null;
     return [
       {
         actor: scepRequester(endpoint.name, row.transaction_id),
@@ -466,6 +477,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       return currentOutcome(earlier, endpoint, sourceIp);
     }
 
+    const now = clock.now();
     const row: ScepTransactionRow = {
       id: randomUUID(),
       endpoint_id: endpoint.id,
@@ -483,10 +495,10 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       challenge_mode: renewed ? "renewal" : endpoint.challengeMode,
       replaces_serial_hex: renewed?.serialHex ?? null,
       source_ip: sourceIp ?? null,
-      created_at: clock.now().getTime(),
-      updated_at: clock.now().getTime(),
+      created_at: now.getTime(),
+      updated_at: now.getTime(),
     };
-    const claimed = await claimScepTransaction(pool, {
+    const newRow: NewScepTransaction = {
       id: row.id,
       endpointId: endpoint.id,
       transactionId: row.transaction_id,
@@ -498,13 +510,39 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       challengeMode: row.challenge_mode,
       replacesSerialHex: row.replaces_serial_hex,
       sourceIp: row.source_ip,
-      now: clock.now(),
-    });
-    if (!claimed) return replayed(endpoint, parsed, sourceIp);
+      now,
+    };
+    // A transaction decided here and now (a static or no challenge, or a renewal, without approval) is written
+    // once, in its final state, by the commit that decides it: the certificate's, or the refusal's. One that
+    // waits on something slow or with effects of its own (Intune or a webhook, spending a one-time challenge,
+    // the approval queue) claims its nonce first, so a message re-sent meanwhile is answered as a poll
+    // (PENDING) instead of being validated or spent twice. A profile that cannot be read takes the second way,
+    // and the issuance below refuses it as usual.
+    const profileRead = await profiles.get(endpoint.profileName).catch(() => null);
+    const decidedAtOnce =
+      profileRead !== null &&
+      !profileRead.requiresApproval.required &&
+      (renewed !== null || endpoint.challengeMode === "static" || endpoint.challengeMode === "none");
+    if (!decidedAtOnce && !(await insertScepTransaction(pool, newRow, { state: "pending" })))
+      return replayed(endpoint, parsed, sourceIp);
+    /** Thrown from the issuance commit when another copy of this message recorded its nonce first. */
+    const nonceTaken = new ChanceryError(
+      "already_exists",
+      "this senderNonce was recorded by another copy of the message",
+    );
 
-    const settleFailed = async (failInfo: FailInfo, reason: string) => {
-      await recordOutcome(row, endpoint, { state: "failed", failInfo, reason }, { sourceIp });
-      return failure(failInfo, reason);
+    const settleFailed = async (failInfo: FailInfo, reason: string): Promise<Outcome> => {
+      const outcome = { state: "failed", failInfo, reason } as const;
+      if (!decidedAtOnce) {
+        await recordOutcome(row, endpoint, outcome, { sourceIp });
+        return failure(failInfo, reason);
+      }
+      const recorded = await pool.transaction(async (tx) => {
+        if (!(await insertScepTransaction(tx, newRow, outcome))) return false;
+        await audit.appendInTransaction(tx, outcomeEvents(row, endpoint, outcome, { sourceIp }));
+        return true;
+      });
+      return recorded ? failure(failInfo, reason) : replayed(endpoint, parsed, sourceIp);
     };
     const facts = await factsOf(endpoint, parsed.transactionId, messageType, csr, sourceIp);
     if (!renewed) {
@@ -527,7 +565,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     };
     let result: { kind: "pending"; requestId: string } | { kind: "issued"; serialHex: string; der: Uint8Array };
     try {
-      const profile = await profiles.get(endpoint.profileName);
+      const profile = profileRead ?? (await profiles.get(endpoint.profileName));
       if (profile.requiresApproval.required) {
         const request = await deps.requests.submitFromProtocol(issuanceInput);
         result = { kind: "pending", requestId: request.id };
@@ -537,10 +575,12 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
         const issued = await deps.issuance.issue(issuanceInput, {
           async alsoInTransaction(tx, certificate) {
             const outcome = { state: "issued", certificateSerialHex: certificate.serialHex } as const;
-            const events = await settleInTransaction(tx, row, endpoint, outcome, {
-              sourceIp,
-              replaces: renewed?.serialHex,
-            });
+            const extra = { sourceIp, replaces: renewed?.serialHex };
+            if (decidedAtOnce) {
+              if (!(await insertScepTransaction(tx, newRow, outcome))) throw nonceTaken;
+              return outcomeEvents(row, endpoint, outcome, extra);
+            }
+            const events = await settleInTransaction(tx, row, endpoint, outcome, extra);
             if (!events)
               throw new ChanceryError("failed_precondition", "the SCEP transaction was settled while it was issued");
             return events;
@@ -549,6 +589,8 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
         result = { kind: "issued", serialHex: issued.serialHex, der: issued.der };
       }
     } catch (err) {
+      // Nothing was issued: the copy that recorded the nonce answers for it.
+      if (err === nonceTaken) return replayed(endpoint, parsed, sourceIp);
       const refused = issuanceFailure(err);
       const reason = refused?.status === "failure" ? refused.reason : "internal error";
       await settleFailed(failInfos.badRequest, reason).catch((settleErr) =>
