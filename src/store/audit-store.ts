@@ -25,28 +25,32 @@ export async function readAuditHead(db: CommonQueryMethods): Promise<{ seq: bigi
   return db.one(sql.type(headRow)`SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1`);
 }
 
-/** One multi-row INSERT for a whole sealed batch, then the new head. */
+/**
+ * One statement for a whole sealed batch: a multi-row INSERT of the events
+ * and the new head (a data-modifying WITH runs whether or not it is read;
+ * one round trip instead of two on every commit that audits).
+ */
 export async function insertAuditEvents(tx: CommonQueryMethods, events: SealedAuditEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await tx.query(sql.unsafe`
-    INSERT INTO audit_events (seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash)
-    SELECT seq, occurred_at, actor, action, target, source_ip, details::jsonb, prev_hash, hash
-    FROM ${sql.unnest(
-      events.map((e) => [
-        e.seq.toString(),
-        e.occurredAt.toISOString(),
-        e.actor,
-        e.action,
-        e.target,
-        e.sourceIp,
-        JSON.stringify(e.details),
-        `\\x${e.prevHash.toString("hex")}`,
-        `\\x${e.hash.toString("hex")}`,
-      ]),
-      ["int8", "timestamptz", "text", "text", "text", "text", "text", "bytea", "bytea"],
-    )} AS t(seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash)`);
   const last = events[events.length - 1]!;
   await tx.query(sql.unsafe`
+    WITH inserted AS (
+      INSERT INTO audit_events (seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash)
+      SELECT seq, occurred_at, actor, action, target, source_ip, details::jsonb, prev_hash, hash
+      FROM ${sql.unnest(
+        events.map((e) => [
+          e.seq.toString(),
+          e.occurredAt.toISOString(),
+          e.actor,
+          e.action,
+          e.target,
+          e.sourceIp,
+          JSON.stringify(e.details),
+          `\\x${e.prevHash.toString("hex")}`,
+          `\\x${e.hash.toString("hex")}`,
+        ]),
+        ["int8", "timestamptz", "text", "text", "text", "text", "text", "bytea", "bytea"],
+      )} AS t(seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash))
     UPDATE audit_chain_head SET seq = ${last.seq.toString()}::bigint, hash = ${sql.binary(last.hash)} WHERE id = 1`);
 }
 
