@@ -28,12 +28,10 @@ import type {
   ScopeKind,
   SecretRefusal,
 } from "./enrollment-secret-types.ts";
+import { secretLifetimeWithin } from "./secret-lifetime.ts";
 
 export const defaultSecretPageSize = 100;
 export const maxSecretPageSize = 1000;
-/** The lifetimes a secret may be minted with, in either protocol (the endpoints' and labels' defaults live in the same range). */
-export const minSecretLifetimeSeconds = 60;
-export const maxSecretLifetimeSeconds = 2_592_000;
 /**
  * Bytes of CSPRNG output in a secret (160 bits), written as 40 lower-case
  * hex digits: SCEP carries it as the CSR's challengePassword, often a
@@ -123,16 +121,10 @@ export function createEnrollmentSecretService(deps: {
         const scope = await facts(tx, input.scope, true);
         if (scope.mintRefusal !== null) throw new ChanceryError("failed_precondition", scope.mintRefusal);
         // 0 is "not set" over the admin API.
-        const lifetimeSeconds = input.lifetimeSeconds || scope.defaultLifetimeSeconds;
-        if (
-          !Number.isInteger(lifetimeSeconds) ||
-          lifetimeSeconds < minSecretLifetimeSeconds ||
-          lifetimeSeconds > maxSecretLifetimeSeconds
-        )
-          throw new ChanceryError(
-            "invalid_argument",
-            `lifetime_seconds: must be a whole number from ${minSecretLifetimeSeconds} to ${maxSecretLifetimeSeconds}`,
-          );
+        const lifetimeSeconds = secretLifetimeWithin(
+          "lifetime_seconds",
+          input.lifetimeSeconds || scope.defaultLifetimeSeconds,
+        );
         const now = clock.now();
         const expiresAt = new Date(now.getTime() + lifetimeSeconds * 1000);
         await insertEnrollmentSecret(tx, {

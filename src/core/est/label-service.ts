@@ -23,6 +23,7 @@ import type { Actor } from "../actor.ts";
 import type { AuditDetail } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
+import { secretLifetimeWithin } from "../enrollment-secrets/secret-lifetime.ts";
 import { ChanceryError } from "../errors.ts";
 import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
 import { parseProfile } from "../profiles/profile-schema.ts";
@@ -33,9 +34,6 @@ const namePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const defaultEstPageSize = 100;
 export const maxEstPageSize = 1000;
-/** migrations/0019 CHECK on secret_lifetime_seconds: a minute to 30 days. */
-export const minSecretLifetimeSeconds = 60;
-export const maxSecretLifetimeSeconds = 2_592_000;
 const defaultSecretLifetimeSeconds = 86_400;
 const maxAnchors = 50;
 const maxAnchorBytes = 16 * 1024;
@@ -112,17 +110,10 @@ export function createEstLabelService(deps: { pool: DatabasePool; audit: AuditLo
         "invalid_argument",
         `client_ca_ids: auth_mode ${authMode} accepts client certificates, so it needs at least one trust anchor (client_ca_ids or external_anchors)`,
       );
-    const secretLifetimeSeconds =
-      change.secretLifetimeSeconds ?? current?.secret_lifetime_seconds ?? defaultSecretLifetimeSeconds;
-    if (
-      !Number.isInteger(secretLifetimeSeconds) ||
-      secretLifetimeSeconds < minSecretLifetimeSeconds ||
-      secretLifetimeSeconds > maxSecretLifetimeSeconds
-    )
-      throw new ChanceryError(
-        "invalid_argument",
-        `secret_lifetime_seconds: must be a whole number from ${minSecretLifetimeSeconds} to ${maxSecretLifetimeSeconds}`,
-      );
+    const secretLifetimeSeconds = secretLifetimeWithin(
+      "secret_lifetime_seconds",
+      change.secretLifetimeSeconds ?? current?.secret_lifetime_seconds ?? defaultSecretLifetimeSeconds,
+    );
     return {
       isDefault: change.isDefault ?? current?.is_default ?? false,
       caId,

@@ -21,6 +21,7 @@ import type { AuditDetail } from "../audit/audit-event.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { KeyEncryption } from "../ca/key-encryption.ts";
 import type { Clock } from "../clock.ts";
+import { secretLifetimeWithin } from "../enrollment-secrets/secret-lifetime.ts";
 import { ChanceryError } from "../errors.ts";
 import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
 import { parseProfile } from "../profiles/profile-schema.ts";
@@ -40,9 +41,6 @@ const namePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const defaultScepPageSize = 100;
 export const maxScepPageSize = 1000;
-/** migrations/0018 CHECK on challenge_lifetime_seconds: a minute to 30 days. */
-export const minChallengeLifetimeSeconds = 60;
-export const maxChallengeLifetimeSeconds = 2_592_000;
 const defaultChallengeLifetimeSeconds = 3600;
 const minStaticChallengeLength = 8;
 const maxStaticChallengeLength = 255;
@@ -268,17 +266,10 @@ export function createScepEndpointService(deps: {
       }
     }
 
-    const challengeLifetimeSeconds =
-      input.challengeLifetimeSeconds ?? current?.challenge_lifetime_seconds ?? defaultChallengeLifetimeSeconds;
-    if (
-      !Number.isInteger(challengeLifetimeSeconds) ||
-      challengeLifetimeSeconds < minChallengeLifetimeSeconds ||
-      challengeLifetimeSeconds > maxChallengeLifetimeSeconds
-    )
-      throw new ChanceryError(
-        "invalid_argument",
-        `challenge_lifetime_seconds: must be a whole number from ${minChallengeLifetimeSeconds} to ${maxChallengeLifetimeSeconds}`,
-      );
+    const challengeLifetimeSeconds = secretLifetimeWithin(
+      "challenge_lifetime_seconds",
+      input.challengeLifetimeSeconds ?? current?.challenge_lifetime_seconds ?? defaultChallengeLifetimeSeconds,
+    );
     const caCertificateMode = input.caCertificateMode ?? current?.ca_certificate_mode ?? "chain";
     if (!(caCertificateModes as readonly string[]).includes(caCertificateMode))
       throw new ChanceryError(
