@@ -476,6 +476,9 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
         return failure(failInfos.badRequest, "this transactionID is pending for another key");
       return currentOutcome(earlier, endpoint, sourceIp);
     }
+    // The same message again, answered before: refused here, before any issuing work for it. (The recording
+    // below would refuse it too, but only at the commit, after a signature, and by failing the batch it is in.)
+    if (earlier?.sender_nonce.equals(parsed.senderNonce)) return replayed(endpoint, parsed, sourceIp);
 
     const now = clock.now();
     const row: ScepTransactionRow = {
