@@ -4,7 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
 import { createDefaultProfiles } from "../src/core/profiles/default-profiles.ts";
 import { pemDecode, pemEncode } from "../src/core/x509/pem.ts";
-import { createScratchDir, openssl, opensslCsr, verifyChain } from "../src/core/x509/testing/openssl.ts";
+import {
+  certificateText,
+  createScratchDir,
+  openssl,
+  opensslCsr,
+  verifyChain,
+} from "../src/core/x509/testing/openssl.ts";
 import type { Gateway } from "../src/gateway.ts";
 import { AuditService } from "../src/gen/chancery/admin/v1/audit_pb.js";
 import { CertificateAuthorityService, KeyAlgorithm } from "../src/gen/chancery/admin/v1/certificate_authority_pb.js";
@@ -302,7 +308,60 @@ describe("requests and approvals over the admin API (real gRPC)", () => {
     expect(rest.requests).toHaveLength(1);
     expect(rest.nextPageToken).toBe("");
   });
+
+  // After the counts above, which it would change.
+  it("carries the otherNames a CSR asks for (a UPN) into the request, named by the OID registry", async () => {
+    const tlsClient = createDefaultProfiles().find((p) => p.name === "tls-client")!;
+    await gateway.profiles.create(
+      { ...tlsClient, name: "tls-client-upn", san: { ...tlsClient.san, otherNames: ["upn"] } },
+      { actor: "test" },
+    );
+    // The UPN, an email SAN, and an otherName no registry entry names (left out: the gateway cannot issue it).
+    const sans = `otherName:${upnOid};UTF8:alice@example.com,email:alice@example.com,otherName:1.3.6.1.4.1.99999.42;UTF8:x`;
+    const csr = pemEncode("CERTIFICATE REQUEST", opensslCsr({ subject: "/CN=alice", sans }));
+    const submitted = await grpcUnary(
+      client,
+      RequestService.method.createRequest,
+      { request: { csrPem: csr, comment: "alice's Wi-Fi certificate" } },
+      alice,
+    );
+    const upn = { type: Request_SubjectAltName_Type.OTHER_NAME, value: "alice@example.com", otherName: "upn" };
+    const email = { type: Request_SubjectAltName_Type.EMAIL, value: "alice@example.com", otherName: "" };
+    expect(submitted.subjectAltNames).toEqual([expect.objectContaining(upn), expect.objectContaining(email)]);
+    const submitEvents = await grpcUnary(
+      client,
+      AuditService.method.listAuditEvents,
+      { filter: { action: "request.submit", target: `request:${submitted.name.slice("requests/".length)}` } },
+      admin,
+    );
+    expect(submitEvents.auditEvents[0]!.details!.sans).toEqual([
+      "otherName:upn:alice@example.com",
+      "email:alice@example.com",
+    ]);
+
+    // The profile still decides: one that allows no otherName refuses it, and the request stays pending.
+    const refused = { name: submitted.name, certificateAuthority: issuingName, profile: "profiles/tls-client" };
+    expect(await grpcCode(grpcUnary(client, RequestService.method.approveRequest, refused, op1))).toBe(
+      grpc.status.FAILED_PRECONDITION,
+    );
+    const issued = await grpcUnary(
+      client,
+      RequestService.method.approveRequest,
+      { ...refused, profile: "profiles/tls-client-upn" },
+      op1,
+    );
+    expect(issued).toMatchObject({ state: Request_State.ISSUED, hasServerKey: false });
+    const leafDer = Buffer.from(pemDecode(issued.certificatePem, ["CERTIFICATE"]));
+    expect(verifyChain(rootDer, [issuingDer], leafDer).stdout).toContain("OK");
+    // OpenSSL 3 prints the UPN by name.
+    const text = certificateText(leafDer);
+    expect(text).toMatch(/othername: ?UPN:+alice@example\.com/i);
+    expect(text).toContain("email:alice@example.com");
+    expect(text).not.toContain("1.3.6.1.4.1.99999.42");
+  });
 });
+
+const upnOid = "1.3.6.1.4.1.311.20.2.3";
 
 function csrPem(): string {
   return pemEncode("CERTIFICATE REQUEST", opensslCsr({ subject: "/CN=op1.example.com" }));

@@ -9,7 +9,7 @@ import type {
 import { ChanceryError } from "../core/errors.ts";
 import { type EnrollmentSecret, EnrollmentSecretSchema } from "../gen/chancery/admin/v1/enrollment_secret_pb.js";
 import { idFromName, timestamp } from "./conversions.ts";
-import { wholeSeconds } from "./scep-conversions.ts";
+import { wholeSeconds } from "./whole-seconds.ts";
 
 export const secretCollection = "enrollmentSecrets";
 

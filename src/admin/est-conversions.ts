@@ -1,9 +1,10 @@
 import { create } from "@bufbuild/protobuf";
-import { type Duration, DurationSchema } from "@bufbuild/protobuf/wkt";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { ChanceryError } from "../core/errors.ts";
 import type { AuthMode, EstLabel as CoreEstLabel, EstLabelChange, NewEstLabel } from "../core/est/est-types.ts";
 import { type EstLabel, EstLabel_AuthMode, EstLabelSchema } from "../gen/chancery/admin/v1/est_pb.js";
 import { idFromName, timestamp } from "./conversions.ts";
+import { wholeSeconds } from "./whole-seconds.ts";
 
 export const labelCollection = "estLabels";
 
@@ -60,14 +61,6 @@ function caFromProto(name: string, field: string): string {
 function profileFromProto(name: string): string {
   if (!name) throw new ChanceryError("invalid_argument", "est_label.profile is required");
   return idFromName(name, "profiles", "est_label.profile");
-}
-
-/** Whole seconds of a Duration, or undefined when unset (the core checks the range). */
-function wholeSeconds(value: Duration | undefined, field: string): number | undefined {
-  if (!value) return undefined;
-  if (value.nanos !== 0 || value.seconds <= 0n || value.seconds > 2_147_483_647n)
-    throw new ChanceryError("invalid_argument", `${field} must be a positive whole number of seconds`);
-  return Number(value.seconds);
 }
 
 function anchorCasFromProto(names: readonly string[]): string[] {

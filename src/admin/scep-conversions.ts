@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { type Duration, DurationSchema } from "@bufbuild/protobuf/wkt";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { ChanceryError, isChanceryError } from "../core/errors.ts";
 import type {
   CaCertificateMode,
@@ -21,6 +21,7 @@ import {
   ScepWebhookSettingsSchema,
 } from "../gen/chancery/admin/v1/scep_pb.js";
 import { idFromName, timestamp } from "./conversions.ts";
+import { wholeSeconds } from "./whole-seconds.ts";
 
 export const endpointCollection = "scepEndpoints";
 
@@ -117,14 +118,6 @@ function nextCaFromProto(name: string): string | null {
 function profileFromProto(name: string): string {
   if (!name) throw new ChanceryError("invalid_argument", "scep_endpoint.profile is required");
   return idFromName(name, "profiles", "scep_endpoint.profile");
-}
-
-/** Whole seconds of a Duration, or undefined when unset (the core checks the range). */
-export function wholeSeconds(value: Duration | undefined, field: string): number | undefined {
-  if (!value) return undefined;
-  if (value.nanos !== 0 || value.seconds <= 0n || value.seconds > 2_147_483_647n)
-    throw new ChanceryError("invalid_argument", `${field} must be a positive whole number of seconds`);
-  return Number(value.seconds);
 }
 
 /** Intune settings as the core takes them: empty URLs and provider name left out, so they take their defaults. */

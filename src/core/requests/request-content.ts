@@ -1,10 +1,12 @@
 import { ChanceryError } from "../errors.ts";
+import type { CsrSanReader } from "../issuance/csr-san-reader.ts";
 import type { ApprovedContent } from "../issuance/issuance-request.ts";
+import { sanOf } from "../issuance/requested-sans.ts";
 import { normalizeSubjectAltName } from "../issuance/subject-alt-name-syntax.ts";
 import { isKeyAlgorithm, type KeyAlgorithm } from "../keys/key-algorithm.ts";
 import { type SubjectAltName, subjectAltNameKey } from "../x509/general-name.ts";
 import { nameAttributeProblem } from "../x509/name.ts";
-import { parseCsr } from "../x509/parse-csr.ts";
+import { type ParsedCsr, parseCsr } from "../x509/parse-csr.ts";
 import type { RequestContentInput } from "./request.ts";
 
 /** Checked, normalised certificate content of a request. */
@@ -34,11 +36,14 @@ export function hasContent(input: RequestContentInput | undefined): boolean {
  * CA and profile are chosen. A CSR's signature is checked here (RFC 2986 §3
  * proof of possession), so a request never waits in the queue with a CSR
  * that could not be issued. When no SANs are given, the CSR's requested
- * SANs become the request's: approvers then see, and approve, exactly what
- * will go into the certificate (DESIGN rule 10: nothing is copied from the
- * CSR at issuance).
+ * SANs become the request's (csrSansOf): approvers then see, and approve,
+ * exactly what will go into the certificate (DESIGN rule 10: nothing is
+ * copied from the CSR at issuance).
  */
-export function checkRequestContent(input: RequestContentInput): RequestContent {
+export async function checkRequestContent(
+  input: RequestContentInput,
+  sanReader: CsrSanReader,
+): Promise<RequestContent> {
   const commonName = input.commonName ? input.commonName : null;
   if (commonName !== null) {
     const problem = nameAttributeProblem({ type: "CN", value: commonName });
@@ -60,15 +65,7 @@ export function checkRequestContent(input: RequestContentInput): RequestContent 
   const csr = hasCsr ? parseCsr(input.csr!) : null;
 
   let sans = checkSans(input.sans ?? []);
-  if (sans.length === 0 && csr) {
-    const requested: SubjectAltName[] = [];
-    for (const san of csr.requestedSans) {
-      if (san.type === "other") continue;
-      const result = normalizeSubjectAltName({ type: san.type, value: san.value }, true);
-      if (result.ok) requested.push(result.san);
-    }
-    sans = dedupe(requested);
-  }
+  if (sans.length === 0 && csr) sans = await csrSansOf(csr, sanReader);
   if (commonName === null && sans.length === 0 && (csr === null || csr.subject.length === 0))
     throw new ChanceryError("invalid_argument", "a request needs a common_name or at least one subject alt name");
   return {
@@ -77,6 +74,28 @@ export function checkRequestContent(input: RequestContentInput): RequestContent 
     keyAlgorithm: input.keyAlgorithm ?? null,
     csrDer: csr ? Buffer.from(csr.der) : null,
   };
+}
+
+/**
+ * The SANs a CSR asks for, as SCEP and EST read them (csr-san-reader.ts):
+ * an otherName (a Microsoft UPN) is named by its OID registry entry, one
+ * no entry names is left out, as are values that could not go into a
+ * certificate. No profile is chosen yet, so none decides between two
+ * entries for one OID: the built-in one names it ("upn" over a custom
+ * "upn-corp"); a requester wanting the other names it in subject_alt_names.
+ * Whether the profile allows it is decided when an approver chooses one.
+ */
+async function csrSansOf(csr: ParsedCsr, sanReader: CsrSanReader): Promise<SubjectAltName[]> {
+  const requested: SubjectAltName[] = [];
+  for (const san of (await sanReader.sans(csr, [])).map(sanOf)) {
+    if (san.type === "otherName") {
+      requested.push(san);
+      continue;
+    }
+    const result = normalizeSubjectAltName(san, true);
+    if (result.ok) requested.push(result.san);
+  }
+  return dedupe(requested);
 }
 
 function checkSans(sans: readonly SubjectAltName[]): SubjectAltName[] {

@@ -27,6 +27,7 @@ import { createSoftwareSigner } from "../ca/software-signer.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 import { atLeast, type Role } from "../identity/role.ts";
+import { createCsrSanReader } from "../issuance/csr-san-reader.ts";
 import type { IssuanceService } from "../issuance/issuance-service.ts";
 import { createPolicyChecker } from "../issuance/policy-check.ts";
 import { generateKeyPairAsync } from "../keys/generate-key-pair.ts";
@@ -37,6 +38,7 @@ import type { RegistryService } from "../registry/registry-service.ts";
 import { resolveProfile } from "../registry/resolve-profile.ts";
 import { buildPkcs12 } from "../x509/build-pkcs12.ts";
 import { createCertificateSigningRequest } from "../x509/certificate-signing-request.ts";
+import { subjectAltNameKey } from "../x509/general-name.ts";
 import { readCertificate } from "../x509/parse-certificate.ts";
 import { readCsr } from "../x509/parse-csr.ts";
 import { createProfileChangeRequests, proposalOf } from "./profile-change-requests.ts";
@@ -155,6 +157,9 @@ export function createRequestService(deps: {
   const { pool, audit, clock, keyEncryption } = deps;
   const changes = createProfileChangeRequests({ pool, audit, clock, profiles: deps.profiles });
   const protocol = createProtocolRequests(deps);
+  // A request names a CSR's otherNames by the registry as it is now (no TTL): the admin plane is no hot path,
+  // and an admin who has just registered an otherName entry expects the next request to carry it.
+  const sanReader = createCsrSanReader({ db: pool, clock, ttlMs: 0 });
 
   function scopeOf(caller: RequestCaller): RequestScope {
     if (caller.role === "admin") return { kind: "all" };
@@ -240,7 +245,7 @@ export function createRequestService(deps: {
           throw new ChanceryError("invalid_argument", "a free-form request needs a comment saying what is wanted");
         content = { commonName: null, sans: [], keyAlgorithm: null, csrDer: null };
       } else {
-        content = checkRequestContent(input);
+        content = await checkRequestContent(input, sanReader);
       }
       const id = randomUUID();
       const now = clock.now();
@@ -269,7 +274,7 @@ export function createRequestService(deps: {
             details: {
               freeForm: Boolean(input.freeForm),
               commonName: content.commonName,
-              sans: content.sans.map((s) => `${s.type}:${s.value}`),
+              sans: content.sans.map(subjectAltNameKey),
               key: content.keyAlgorithm ?? (content.csrDer ? "csr" : null),
             },
           },
@@ -328,7 +333,7 @@ export function createRequestService(deps: {
     async approve(id, input, caller) {
       requireRole(caller, "operator", "approve requests");
       // Parse what the caller sent before taking any lock.
-      const offered = hasContent(input.content) ? checkRequestContent(input.content!) : null;
+      const offered = hasContent(input.content) ? await checkRequestContent(input.content!, sanReader) : null;
       const by = actorOf(caller);
       // The CA, the profile and the issuance are read and written through
       // their own connections while this transaction holds the request row:

@@ -30,13 +30,19 @@ export function webhookSignature(secret: string, timestamp: string, body: string
  * endpoint's webhook URL, with `Content-Type: application/json`:
  *
  *     {"event": "validate", "endpoint": "<endpoint name>", "transactionId": "<SCEP transactionID>",
- *      "messageType": 19 | 17, "subject": "<RFC 4514 subject>", "sans": ["dns:x", "ip:x", "email:x", "uri:x"],
+ *      "messageType": 19 | 17, "subject": "<RFC 4514 subject>",
+ *      "sans": ["dns:x", "ip:x", "email:x", "uri:x", "otherName:<registry id>:x"],
  *      "challenge": "<challengePassword>" | null, "csr": "<base64 DER PKCS#10>", "sourceIp": "<ip>" | null}
  *
  * and two headers that let the receiver check it came from us, unchanged:
  *
  *     X-Chancery-Timestamp: <unix time in seconds>
  *     X-Chancery-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+ *
+ * `sans` are the CSR's SANs in the forms the gateway issues: an otherName is
+ * named by the OID registry entry the endpoint's profile allows for its OID,
+ * e.g. "otherName:upn:alice@example.com" for a Microsoft UPN (the profile
+ * still decides whether it is issued); one no entry describes is left out.
  *
  * A receiver recomputes the HMAC over the raw body bytes, compares it in
  * constant time, and rejects timestamps far from its clock (a few minutes)

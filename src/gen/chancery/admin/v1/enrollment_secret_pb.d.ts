@@ -63,7 +63,9 @@ export declare type EnrollmentSecret = Message<"chancery.admin.v1.EnrollmentSecr
 
   /**
    * When set, the CSR must carry exactly these subject alternative names,
-   * each "dns:<name>", "ip:<address>", "email:<address>" or "uri:<uri>".
+   * each "dns:<name>", "ip:<address>", "email:<address>", "uri:<uri>" or
+   * "otherName:<registry id>:<value>" for an otherName, named by its OID
+   * registry entry, e.g. "otherName:upn:alice@example.com".
    *
    * @generated from field: repeated string bound_subject_alt_names = 5;
    */

@@ -91,7 +91,10 @@ export declare type Request = Message<"chancery.admin.v1.Request"> & {
   /**
    * The SANs the certificate is to carry, checked against the profile at
    * issuance. When a request with a CSR gives none, the CSR's requested SANs
-   * are taken here at submission, so approvers see what they approve.
+   * are taken here at submission, so approvers see what they approve: an
+   * otherName (e.g. a Microsoft UPN) as TYPE_OTHER_NAME of the OID registry
+   * entry for its OID (the built-in one when a custom entry shares it), one
+   * no entry describes left out.
    *
    * @generated from field: repeated chancery.admin.v1.Request.SubjectAltName subject_alt_names = 6;
    */
