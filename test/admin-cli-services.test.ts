@@ -356,4 +356,18 @@ san: { allowedTypes: [SUBJECT_ALT_NAME_TYPE_DNS], required: true }
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain("(NotFound)");
   });
+
+  it("request submit --san otherName:upn:...: the request carries the UPN as the registry names it", async () => {
+    const submitted = await json<{
+      name: string;
+      subjectAltNames: { type: string; value: string; otherName: string }[];
+    }>(["request", "submit", "--cn", "alice", "--san", "otherName:upn:alice@corp.example", "--key", "ecdsa-p256"]);
+    expect(submitted.subjectAltNames).toEqual([
+      { type: "TYPE_OTHER_NAME", value: "alice@corp.example", otherName: "upn" },
+    ]);
+    await ok(["request", "reject", submitted.name.slice("requests/".length), "--reason", "test over"]);
+    const malformed = await cli(["request", "submit", "--cn", "alice", "--san", "otherName:alice@corp.example"]);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain("otherName:<registry id>:<value>");
+  });
 });

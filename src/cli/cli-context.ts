@@ -119,20 +119,32 @@ export function print<D extends DescMessage>(
   printMessages(context.format, schema, messages, columns);
 }
 
-export type SanType = "dns" | "ip" | "email" | "uri";
+export type SanType = "dns" | "ip" | "email" | "uri" | "otherName";
+
+/** A SAN as the command line gives it; `otherName` is the OID registry entry's id for an otherName. */
+export interface CliSan {
+  readonly type: SanType;
+  readonly value: string;
+  readonly otherName: string;
+}
 
 /**
  * A SAN from the command line: "dns:www.example.com", "ip:192.0.2.1",
- * "email:a@example.com", "uri:spiffe://...". Without a type, an IP address
- * is an IP, a name with "@" an email address, and anything else without a
- * colon a DNS name; a URI must say "uri:".
+ * "email:a@example.com", "uri:spiffe://...", or an otherName of the OID
+ * registry as "otherName:<entry id>:<value>" ("otherName:upn:alice@example.com",
+ * the form enrollment-secret bindings and the audit use). Without a type, an
+ * IP address is an IP, a name with "@" an email address, and anything else
+ * without a colon a DNS name; a URI must say "uri:".
  */
-export function parseSan(text: string): { type: SanType; value: string } {
+export function parseSan(text: string): CliSan {
+  const other = /^othername:([^:]+):(.+)$/i.exec(text);
+  if (other) return { type: "otherName", otherName: other[1]!, value: other[2]! };
+  if (/^othername:/i.test(text)) throw new UsageError(`--san ${text}: write otherName:<registry id>:<value>`);
   const match = /^(dns|ip|email|uri):(.+)$/i.exec(text);
-  if (match) return { type: match[1]!.toLowerCase() as SanType, value: match[2]! };
-  if (isIP(text)) return { type: "ip", value: text };
+  if (match) return { type: match[1]!.toLowerCase() as SanType, value: match[2]!, otherName: "" };
+  if (isIP(text)) return { type: "ip", value: text, otherName: "" };
   if (text.includes(":")) throw new UsageError(`--san ${text}: say which type, e.g. uri:${text}`);
-  return { type: text.includes("@") ? "email" : "dns", value: text };
+  return { type: text.includes("@") ? "email" : "dns", value: text, otherName: "" };
 }
 
 /** --key values. */

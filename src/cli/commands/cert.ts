@@ -33,6 +33,7 @@ const sanTypes: Record<SanType, SubjectAltName_Type> = {
   ip: SubjectAltName_Type.IP,
   email: SubjectAltName_Type.EMAIL,
   uri: SubjectAltName_Type.URI,
+  otherName: SubjectAltName_Type.OTHER_NAME,
 };
 
 const reasons = enumChoices(RevocationReason, []);
@@ -94,7 +95,7 @@ export const cert: CommandGroup = {
   name: "cert",
   usage: `  cert list [--filter F] [--ca CA] [--profile P] [--state valid|revoked|expired] [--san S] [--requester R] [--limit N] [--page-token T]
   cert get <SERIAL> | pem <SERIAL> [--out F] | chain <SERIAL> [--out F]
-  cert issue --csr FILE --ca CA --profile P --san [dns:|ip:|email:|uri:]V ... [--cn CN] [--not-after RFC3339] [--request-id ID] [--otp CODE] [--out F]
+  cert issue --csr FILE --ca CA --profile P --san [dns:|ip:|email:|uri:|otherName:ID:]V ... [--cn CN] [--not-after RFC3339] [--request-id ID] [--otp CODE] [--out F]
   cert revoke <SERIAL> [--reason ${[...reasons.keys()].join("|")}]
 `,
   options: {
@@ -159,7 +160,7 @@ export const cert: CommandGroup = {
             parent: await resolveCa(api, str(flags, "ca")),
             profile: resourceName(str(flags, "profile"), "profiles", "--profile"),
             csrPem: readText(need(str(flags, "csr"), "--csr")),
-            subjectAltNames: sans.map((s) => ({ type: sanTypes[s.type], value: s.value })),
+            subjectAltNames: sans.map((s) => ({ type: sanTypes[s.type], value: s.value, otherName: s.otherName })),
             subject: cn ? [{ type: "CN", value: cn }] : [],
             ...(notAfterDate ? { notAfter: timestampFromDate(notAfterDate) } : {}),
             requestId: str(flags, "request-id") ?? "",

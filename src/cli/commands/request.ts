@@ -33,6 +33,7 @@ const sanTypes: Record<SanType, Request_SubjectAltName_Type> = {
   ip: Request_SubjectAltName_Type.IP,
   email: Request_SubjectAltName_Type.EMAIL,
   uri: Request_SubjectAltName_Type.URI,
+  otherName: Request_SubjectAltName_Type.OTHER_NAME,
 };
 
 const states = enumChoices(Request_State);
@@ -60,7 +61,7 @@ function content(context: CommandContext) {
     commonName: str(flags, "cn") ?? "",
     subjectAltNames: list(flags, "san")
       .map(parseSan)
-      .map((s) => ({ type: sanTypes[s.type], value: s.value })),
+      .map((s) => ({ type: sanTypes[s.type], value: s.value, otherName: s.otherName })),
     ...(key ? { keyAlgorithm: keyAlgorithm(key) } : {}),
     ...(csr ? { csrPem: readText(csr) } : {}),
   };
@@ -71,7 +72,7 @@ export const request: CommandGroup = {
   name: "request",
   usage: `  request list [--state pending|issued|rejected|applied|failed] [--kind certificate|profile-change|profile-deletion] [--limit N] | counts
   request get <ID>
-  request submit [--cn CN] [--san [dns:|ip:|email:|uri:]V ...] [--key K | --csr FILE] [--comment C] [--free-form]
+  request submit [--cn CN] [--san [dns:|ip:|email:|uri:|otherName:ID:]V ...] [--key K | --csr FILE] [--comment C] [--free-form]
   request approve <ID> [--ca CA --profile P] [--cn/--san/--key/--csr for a free-form request] [--otp CODE]
   request reject <ID> --reason R
   request export-p12 <ID> --out FILE [--passphrase P]   (or CHANCERY_P12_PASSPHRASE)

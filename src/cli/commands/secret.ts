@@ -93,7 +93,7 @@ export const secret: CommandGroup = {
         const ttl = str(flags, "ttl");
         const sans = list(flags, "san").map((text) => {
           const san = parseSan(text);
-          return `${san.type}:${san.value}`;
+          return san.type === "otherName" ? `otherName:${san.otherName}:${san.value}` : `${san.type}:${san.value}`;
         });
         const made = await api.secrets.createEnrollmentSecret({
           enrollmentSecret: { scope, boundSubject: str(flags, "subject") ?? "", boundSubjectAltNames: sans },
