@@ -9,8 +9,9 @@ import { createOcspService, type OcspService } from "../../src/core/ocsp/ocsp-se
 import { opensslOcspRequest, opensslReadResponse } from "../../src/core/ocsp/testing/openssl-ocsp.ts";
 import { opensslCsr } from "../../src/core/x509/testing/openssl.ts";
 import { subscribeToRevocations } from "../../src/store/ocsp-revocation-channel.ts";
-import { createTestCore, testLogger } from "../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../test/support/bootstrapped-core.ts";
+import { testLogger } from "../../test/support/test-core.ts";
+import type { TestDatabase } from "../../test/support/test-database.ts";
 import { createRevocationListener } from "./routes.ts";
 
 const admin: Actor = { actor: "user:ocsp-handler-test" };
@@ -27,7 +28,7 @@ function movableClock(): Clock & { advance(ms: number): void } {
  */
 describe("OCSP handler: repeated requests answered by their raw bytes", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let trusted: Buffer[];
   const clock = movableClock();
@@ -85,15 +86,12 @@ describe("OCSP handler: repeated requests answered by their raw bytes", () => {
     fetch(`${base}/ocsp`, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: request });
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db, { clock });
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 8, clock }));
     trusted = [issuing.certificateDer!, ...issuing.chainDer];
   });
   afterAll(async () => {
     for (const server of servers) await new Promise((resolve) => server.close(resolve));
-    await core?.committer.close();
-    await db?.drop();
+    await stopTestCore(db, core);
   });
 
   it("answers a repeated GET, HEAD or POST without parsing it, with the same bytes and headers", async () => {

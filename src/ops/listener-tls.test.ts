@@ -3,26 +3,24 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore, testLogger } from "../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../test/support/bootstrapped-core.ts";
+import { testLogger } from "../../test/support/test-core.ts";
+import type { TestDatabase } from "../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../core/ca/certificate-authority.ts";
 import type { Clock } from "../core/clock.ts";
 import { createListenerTls } from "./listener-tls.ts";
 
 describe("listener TLS", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let dir: string;
   beforeAll(async () => {
-    db = await createTestDatabase();
-    core = createTestCore(db);
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore());
     dir = mkdtempSync(path.join(tmpdir(), "chancery-tls-"));
   });
   afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
+    await stopTestCore(db, core);
     rmSync(dir, { recursive: true, force: true });
   });
 

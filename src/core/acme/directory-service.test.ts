@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { ChanceryError } from "../errors.ts";
 import { defaultAcmeRateLimits } from "./acme-types.ts";
@@ -30,7 +30,7 @@ async function insertAccount(db: TestDatabase, directoryId: string): Promise<str
 
 describe("ACME directories", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   const base = (overrides: Partial<NewAcmeDirectory> = {}): NewAcmeDirectory => ({
     name: `dir-${randomBytes(4).toString("hex")}`,
@@ -40,14 +40,9 @@ describe("ACME directories", () => {
   });
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 10 });
-    core = createTestCore(db);
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 10 }));
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("creates the default directory once when three replicas start together", async () => {
     const results = await Promise.all(

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { findSealedHmacKey } from "../../store/acme-eab-key-store.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
@@ -22,7 +22,7 @@ async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
 
 describe("ACME external account binding keys", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let directory: AcmeDirectory;
   let other: AcmeDirectory;
   // A clock the test moves, to expire keys.
@@ -40,18 +40,15 @@ describe("ACME external account binding keys", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 10 });
-    core = createTestCore(db, { clock });
-    const issuing = (await core.bootstrap()).issuing!;
+    const started = await startBootstrappedCore({ maxConnections: 10, clock });
+    ({ db, core } = started);
+    const issuing = started.issuing;
     const make = (name: string) =>
       core.acmeDirectories.create({ name, caId: issuing.id, allowedProfiles: ["tls-server"] }, admin);
     directory = await make("eab-main");
     other = await make("eab-other");
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("makes a key shown once, stored sealed under the KEK bound to its id", async () => {
     const made = await core.acmeEabKeys.create(directory.id, { label: "web-01" }, admin);

@@ -2,8 +2,9 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
 import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { KeyAlgorithm } from "../keys/key-algorithm.ts";
 import { createScratchDir, openssl, opensslCsr, verifyChain } from "../x509/testing/openssl.ts";
 
@@ -21,15 +22,11 @@ function run(args: string[]): string {
 
 describe("CA service", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db);
+    ({ db, core } = await startTestCore({ maxConnections: 8 }));
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it.each<KeyAlgorithm>(["ecdsa-p256", "ecdsa-p384", "rsa-2048", "ed25519"])(
     "creates a %s root and an intermediate below it that openssl verifies",

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { testLogger } from "../../../test/support/test-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { type Clock, systemClock } from "../clock.ts";
@@ -20,7 +21,7 @@ const hourMs = 3_600_000;
 
 describe("CRL service", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let root: CertificateAuthority;
 
@@ -54,15 +55,9 @@ describe("CRL service", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 6 });
-    core = createTestCore(db);
-    issuing = (await core.bootstrap()).issuing!;
-    root = await core.cas.get(issuing.parentId!);
+    ({ db, core, issuing, root } = await startBootstrappedCore({ maxConnections: 6 }));
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("publishes CRLs openssl verifies, and `openssl verify -crl_check` rejects the revoked leaf only", async () => {
     const revoked = await issue("revoked.example.com");

@@ -2,8 +2,9 @@ import { createHash, randomUUID } from "node:crypto";
 import { type DatabasePool, sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { testLogger } from "../../../test/support/test-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { findEnrollmentSecretHash } from "../../store/enrollment-secret-store.ts";
 import { createDatabasePool } from "../../store/pool.ts";
 import type { Actor } from "../actor.ts";
@@ -44,7 +45,7 @@ async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
  */
 describe("one-time enrollment secrets", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let secrets: EnrollmentSecretService;
   /** A second replica: its own pool (its own connections), the same database. */
@@ -65,9 +66,7 @@ describe("one-time enrollment secrets", () => {
   ) => secrets.spend({ scope, secret, usedBy: `tx-${++counter}`, csrSubject: "CN=device", csrSans: [], ...overrides });
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 12 });
-    core = createTestCore(db);
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 12 }));
     const endpoints = createScepEndpointService({
       pool: db.pool,
       audit: core.audit,
@@ -92,8 +91,7 @@ describe("one-time enrollment secrets", () => {
   });
   afterAll(async () => {
     await replicaPool?.end();
-    await core?.committer.close();
-    await db?.drop();
+    await stopTestCore(db, core);
   });
 
   describe.each(["scep", "est"] as const)("in a %s scope", (protocol) => {

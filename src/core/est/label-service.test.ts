@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { createEnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-service.ts";
@@ -79,19 +79,16 @@ async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
 
 describe("EST labels and enrollment secrets (core)", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let labels: EstLabelService;
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 6 });
-    core = createTestCore(db);
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 6 }));
     labels = createEstLabelService({ pool: db.pool, audit: core.audit, clock: { now: () => new Date() } });
   });
   afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
+    await stopTestCore(db, core);
     scratch.cleanup();
   });
 

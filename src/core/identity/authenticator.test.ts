@@ -1,8 +1,8 @@
 import pino from "pino";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startTestCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { createDatabasePool } from "../../store/pool.ts";
 import { type Authenticator, createAuthenticator, unauthenticatedMessage } from "./authenticator.ts";
 import { generateTokenSecret } from "./token-secret.ts";
@@ -13,7 +13,7 @@ const admin = { actor: "user:admin", sourceIp: "127.0.0.1" };
 
 describe("authenticator", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let users: UserService;
   let tokens: TokenService;
   let auth: Authenticator;
@@ -24,16 +24,14 @@ describe("authenticator", () => {
   const secrets: string[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 10 });
-    core = createTestCore(db);
+    ({ db, core } = await startTestCore({ maxConnections: 10 }));
     users = createUserService({ pool: db.pool, audit: core.audit, clock });
     tokens = createTokenService({ pool: db.pool, audit: core.audit, clock });
     auth = createAuthenticator({ pool: db.pool, clock, audit: core.audit, logger });
   });
   afterAll(async () => {
     await auth?.close();
-    await core?.committer.close();
-    await db?.drop();
+    await stopTestCore(db, core);
   });
 
   async function userWithToken(username: string, extra: Partial<Parameters<UserService["create"]>[0]> = {}) {

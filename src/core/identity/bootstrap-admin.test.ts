@@ -1,7 +1,7 @@
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startTestCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { systemClock } from "../clock.ts";
 import { bootstrapAdmin } from "./bootstrap-admin.ts";
 import { createTokenService } from "./token-service.ts";
@@ -9,15 +9,11 @@ import { createUserService } from "./user-service.ts";
 
 describe("bootstrapAdmin", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db);
+    ({ db, core } = await startTestCore({ maxConnections: 8 }));
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("creates exactly one first admin when several runs race, and nothing half-made when one fails", async () => {
     const deps = {

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startTestCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Clock } from "../clock.ts";
 import { invalidEnrollmentCodeMessage } from "./token-enrollment.ts";
 import { generateEnrollmentCode } from "./token-secret.ts";
@@ -12,7 +12,7 @@ const hour = 60 * 60 * 1000;
 
 describe("token enrollment codes", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   /** Moves forward on demand, so expiry needs no waiting. */
   let offsetMs = 0;
   const clock: Clock = { now: () => new Date(Date.now() + offsetMs) };
@@ -20,13 +20,11 @@ describe("token enrollment codes", () => {
   let unique = 0;
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db, { clock });
+    ({ db, core } = await startTestCore({ maxConnections: 8, clock }));
   });
   afterAll(async () => {
     await core?.authenticator.close();
-    await core?.committer.close();
-    await db?.drop();
+    await stopTestCore(db, core);
   });
 
   async function enabledUser(extra: { allowedSubnets?: string[] } = {}) {

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startTestCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { systemClock } from "../clock.ts";
 import { createTokenService, type TokenService } from "./token-service.ts";
 import { createUserService, type UserService } from "./user-service.ts";
@@ -11,20 +11,16 @@ const admin = { actor: "user:admin", sourceIp: "2001:db8::10" };
 
 describe("token service", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let users: UserService;
   let tokens: TokenService;
   const secrets: string[] = [];
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db);
+    ({ db, core } = await startTestCore({ maxConnections: 8 }));
     users = createUserService({ pool: db.pool, audit: core.audit, clock: systemClock });
     tokens = createTokenService({ pool: db.pool, audit: core.audit, clock: systemClock });
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   const storedRow = (userId: string) =>
     db.pool.maybeOne(sql.unsafe`

@@ -1,14 +1,14 @@
 import { Secret, type TOTP, URI } from "otpauth";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startTestCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Clock } from "../clock.ts";
 import { createTotpService, type TotpService } from "./totp-service.ts";
 
 describe("TOTP", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let now = new Date("2026-11-22T10:00:00Z");
   const clock: Clock = { now: () => now };
   let totp: TotpService;
@@ -20,15 +20,11 @@ describe("TOTP", () => {
   const codeAt = (uri: string, at: Date) => (URI.parse(uri) as TOTP).generate({ timestamp: at.getTime() });
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    core = createTestCore(db);
+    ({ db, core } = await startTestCore());
     totp = createTotpService({ pool: db.pool, audit: core.audit, keyEncryption: core.keyEncryption, clock });
     userId = (await core.users.create({ username: "otp-user" }, by)).id;
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("enrolls with an otpauth URI, confirms with a code from it, and seals the secret", async () => {
     enrollment = await totp.enroll(userId, "otp-user", by);

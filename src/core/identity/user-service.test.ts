@@ -1,5 +1,6 @@
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
 import { createTestCore } from "../../../test/support/test-core.ts";
 import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
 import { systemClock } from "../clock.ts";
@@ -10,19 +11,15 @@ const admin = { actor: "user:admin", sourceIp: "192.0.2.10" };
 
 describe("user service", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let users: UserService;
   let tokens: TokenService;
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db);
+    ({ db, core } = await startTestCore({ maxConnections: 8 }));
     users = createUserService({ pool: db.pool, audit: core.audit, clock: systemClock });
     tokens = createTokenService({ pool: db.pool, audit: core.audit, clock: systemClock });
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   async function auditOf(target: string) {
     return db.pool.any(sql.unsafe`

@@ -1,8 +1,8 @@
 import pg from "pg";
 import { type CommonQueryMethods, SchemaValidationError, sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { isChanceryError } from "../errors.ts";
 import { type CertificateFilter, listCertificates } from "./certificate-listing.ts";
@@ -24,17 +24,13 @@ function nodes(plan: PlanNode): PlanNode[] {
 
 describe("certificate listing over 100k certificates", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let root: CertificateAuthority;
   let explain: pg.Client;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    core = createTestCore(db);
-    const boot = await core.bootstrap();
-    issuing = boot.issuing!;
-    root = await core.cas.get(issuing.parentId!);
+    ({ db, core, issuing, root } = await startBootstrappedCore());
     const tlsServer = await core.profiles.get("tls-server");
     const device = await core.profiles.get("device");
     // Ten certificates share each issued_at (microsecond precision), so the id tie-break is exercised;
@@ -61,8 +57,7 @@ describe("certificate listing over 100k certificates", () => {
   }, 120_000);
   afterAll(async () => {
     await explain?.end();
-    await core?.committer.close();
-    await db?.drop();
+    await stopTestCore(db, core);
   });
 
   /** The plan Postgres runs for one listing page, with actual row counts. */

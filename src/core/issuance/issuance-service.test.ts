@@ -3,29 +3,23 @@ import { Certificate } from "@peculiar/asn1-x509";
 import { X509Certificate } from "@peculiar/x509";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
 import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { ChanceryError, isChanceryError } from "../errors.ts";
 import { certificateText, openssl, opensslCsr, verifyChain } from "../x509/testing/openssl.ts";
 
 describe("issuance service", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let root: CertificateAuthority;
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db);
-    const boot = await core.bootstrap();
-    issuing = boot.issuing!;
-    root = await core.cas.get(issuing.parentId!);
+    ({ db, core, issuing, root } = await startBootstrappedCore({ maxConnections: 8 }));
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("issues a certificate openssl verifies, from the profile and approved request, never the CSR's extensions", async () => {
     const csrDer = opensslCsr({

@@ -1,8 +1,9 @@
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { testLogger } from "../../../test/support/test-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { revokeCertificateRow } from "../../store/certificate-store.ts";
 import { findCertificatesDueForPresign } from "../../store/ocsp-response-store.ts";
 import { subscribeToRevocations } from "../../store/ocsp-revocation-channel.ts";
@@ -37,7 +38,7 @@ const rowShape = z.object({
 
 describe("OCSP pre-signed responses in Postgres", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let trusted: Buffer[];
   const clock = movableClock();
@@ -101,15 +102,10 @@ describe("OCSP pre-signed responses in Postgres", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db, { clock });
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 8, clock }));
     trusted = [issuing.certificateDer!, ...issuing.chainDer];
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("a second replica (or a restart) serves the stored bytes without signing", async () => {
     const leaf = await issue("restart.presign.example");

@@ -1,8 +1,9 @@
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
 import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { subscribeToRevocations } from "../../store/ocsp-revocation-channel.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
@@ -32,7 +33,7 @@ function successful(answer: OcspAnswer) {
 
 describe("OCSP service", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let trusted: Buffer[];
   const clock = movableClock();
@@ -60,15 +61,10 @@ describe("OCSP service", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db, { clock });
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 8, clock }));
     trusted = [issuing.certificateDer!, ...issuing.chainDer];
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("creates one responder per CA when replicas ask at once, audited once", async () => {
     const replicas = [1, 2, 3].map(() =>

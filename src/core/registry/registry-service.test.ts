@@ -2,8 +2,8 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificatePolicies, Name, SubjectAlternativeName } from "@peculiar/asn1-x509";
 import { X509Certificate } from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { ChanceryError } from "../errors.ts";
 import { asn1parse, certificateText, opensslCsr, verifyChain } from "../x509/testing/openssl.ts";
@@ -33,21 +33,14 @@ const qesIndividual = {
 
 describe("OID and certificate policy registries", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let root: CertificateAuthority;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    core = createTestCore(db);
-    const boot = await core.bootstrap();
-    issuing = boot.issuing!;
-    root = await core.cas.get(issuing.parentId!);
+    ({ db, core, issuing, root } = await startBootstrappedCore());
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("lists the built-ins, which cannot be changed, deleted or shadowed", async () => {
     const oids = await core.registry.listObjectIdentifiers();

@@ -1,8 +1,8 @@
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { isChanceryError } from "../errors.ts";
 import type { Role } from "../identity/role.ts";
@@ -15,7 +15,7 @@ const system = { actor: "test" };
 
 describe("profile changes through the approval queue", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let alice: RequestCaller;
   let op: RequestCaller;
@@ -90,19 +90,14 @@ describe("profile changes through the approval queue", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db);
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 8 }));
     alice = await caller("alice", "user");
     op = await caller("op", "operator", [issuing.id]);
     admin1 = await caller("admin1", "admin");
     admin2 = await caller("admin2", "admin");
     admin3 = await caller("admin3", "admin");
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("takes profile changes from admins only, validated at submission, and keeps them from operators' view", async () => {
     const guarded = await profile(2);

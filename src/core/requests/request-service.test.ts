@@ -2,8 +2,8 @@ import { createPrivateKey, createPublicKey, randomUUID, X509Certificate } from "
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createTestCore } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { isChanceryError } from "../errors.ts";
 import type { Role } from "../identity/role.ts";
@@ -17,7 +17,7 @@ const system = { actor: "test" };
 
 describe("request service (the approval queue)", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let root: CertificateAuthority;
   let other: CertificateAuthority;
@@ -60,11 +60,7 @@ describe("request service (the approval queue)", () => {
   });
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db);
-    const boot = await core.bootstrap();
-    issuing = boot.issuing!;
-    root = await core.cas.get(issuing.parentId!);
+    ({ db, core, issuing, root } = await startBootstrappedCore({ maxConnections: 8 }));
     other = await core.cas.createRoot(
       { name: "other", subject: [{ type: "CN", value: "Other Root" }], keyAlgorithm: "ecdsa-p256", validityDays: 30 },
       system,
@@ -90,10 +86,7 @@ describe("request service (the approval queue)", () => {
     opOther = await caller("op-other", "operator", [other.id]);
     admin = await caller("admin", "admin");
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("issues on the first approval under a profile without requiresApproval, as user:{requester} over admin", async () => {
     const submitted = await core.requests.submit(tlsRequest("web.example.com"), alice);

@@ -2,8 +2,9 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { testLogger } from "../../../test/support/test-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { createEnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-service.ts";
@@ -32,7 +33,7 @@ const storedRow = z.object({
 
 describe("SCEP endpoints", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let endpoints: ScepEndpointService;
   const base = (overrides: Partial<NewScepEndpoint> = {}): NewScepEndpoint => ({
@@ -67,9 +68,7 @@ describe("SCEP endpoints", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 8 });
-    core = createTestCore(db);
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 8 }));
     endpoints = createScepEndpointService({
       pool: db.pool,
       audit: core.audit,
@@ -78,10 +77,7 @@ describe("SCEP endpoints", () => {
       logger: testLogger,
     });
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("creates an endpoint with the defaults, reads it back by id and name, and audits it", async () => {
     const made = await endpoints.create(base({ name: "routers" }), admin);

@@ -2,8 +2,9 @@ import { createPublicKey, privateDecrypt, publicEncrypt, constants as rsa } from
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
-import { createTestDatabase, type TestDatabase } from "../../../test/support/test-database.ts";
+import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { testLogger } from "../../../test/support/test-core.ts";
+import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import type { Clock } from "../clock.ts";
@@ -33,7 +34,7 @@ const raRow = z.object({
 
 describe("SCEP RA certificates", () => {
   let db: TestDatabase;
-  let core: ReturnType<typeof createTestCore>;
+  let core: TestCore;
   let issuing: CertificateAuthority;
   let rootDer: Buffer;
   let endpoints: ScepEndpointService;
@@ -69,9 +70,7 @@ describe("SCEP RA certificates", () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase({ maxConnections: 10 });
-    core = createTestCore(db);
-    issuing = (await core.bootstrap()).issuing!;
+    ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 10 }));
     rootDer = issuing.chainDer[issuing.chainDer.length - 1]!;
     endpoints = createScepEndpointService({
       pool: db.pool,
@@ -81,10 +80,7 @@ describe("SCEP RA certificates", () => {
       logger: testLogger,
     });
   });
-  afterAll(async () => {
-    await core?.committer.close();
-    await db?.drop();
-  });
+  afterAll(() => stopTestCore(db, core));
 
   it("issues an RSA-2048 RA certificate from the endpoint's CA that openssl accepts", async () => {
     const clock = movableClock();
