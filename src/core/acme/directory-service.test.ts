@@ -2,22 +2,13 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { refusal } from "../../../test/support/refusal.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
-import { ChanceryError } from "../errors.ts";
 import { defaultAcmeRateLimits } from "./acme-types.ts";
 import type { NewAcmeDirectory } from "./directory-service.ts";
 
 const admin = { actor: "user:admin", sourceIp: "192.0.2.1" };
-
-async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ChanceryError)) throw new Error(`expected a ChanceryError, got ${String(err)}`);
-  return err;
-}
 
 /** An ACME account row, as the ACME front end would write it. */
 async function insertAccount(db: TestDatabase, directoryId: string): Promise<string> {

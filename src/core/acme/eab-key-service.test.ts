@@ -2,23 +2,14 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { refusal } from "../../../test/support/refusal.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { findSealedHmacKey } from "../../store/acme-eab-key-store.ts";
 import type { Clock } from "../clock.ts";
-import { ChanceryError } from "../errors.ts";
 import type { AcmeDirectory } from "./acme-types.ts";
 import { eabSealBinding } from "./eab-key-service.ts";
 
 const admin = { actor: "user:admin", sourceIp: "192.0.2.1" };
-
-async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ChanceryError)) throw new Error(`expected a ChanceryError, got ${String(err)}`);
-  return err;
-}
 
 describe("ACME external account binding keys", () => {
   let db: TestDatabase;

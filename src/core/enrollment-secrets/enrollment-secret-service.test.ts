@@ -3,6 +3,7 @@ import { type DatabasePool, sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { refusal } from "../../../test/support/refusal.ts";
 import { testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { findEnrollmentSecretHash } from "../../store/enrollment-secret-store.ts";
@@ -10,7 +11,6 @@ import { createDatabasePool } from "../../store/pool.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import type { Clock } from "../clock.ts";
-import { ChanceryError } from "../errors.ts";
 import { estSecretScope } from "../est/est-secret-scope.ts";
 import { createEstLabelService } from "../est/label-service.ts";
 import { createScepEndpointService } from "../scep/endpoint-service.ts";
@@ -26,15 +26,6 @@ const admin: Actor = { actor: "user:enrollment-secret-test", sourceIp: "203.0.11
 function movableClock(): Clock & { advance(ms: number): void } {
   let offset = 0;
   return { now: () => new Date(Date.now() + offset), advance: (ms) => (offset += ms) };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ChanceryError)) throw new Error(`expected a ChanceryError, got ${String(err)}`);
-  return err;
 }
 
 /**

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { refusal } from "../../../test/support/refusal.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { createEnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-service.ts";
-import { ChanceryError } from "../errors.ts";
 import { scepSecretScope } from "../scep/scep-secret-scope.ts";
 import { pemDecode, pemEncode } from "../x509/pem.ts";
 import { createScratchDir, openssl } from "../x509/testing/openssl.ts";
@@ -66,15 +66,6 @@ function opensslSelfSigned(
     ]);
   }
   return { der: Buffer.from(pemDecode(readFileSync(cert, "utf8"), ["CERTIFICATE"])), key, cert };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ChanceryError)) throw new Error(`expected a ChanceryError, got ${String(err)}`);
-  return err;
 }
 
 describe("EST labels and enrollment secrets (core)", () => {

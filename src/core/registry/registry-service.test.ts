@@ -3,21 +3,12 @@ import { CertificatePolicies, Name, SubjectAlternativeName } from "@peculiar/asn
 import { X509Certificate } from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { refusal } from "../../../test/support/refusal.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
-import { ChanceryError } from "../errors.ts";
 import { asn1parse, certificateText, opensslCsr, verifyChain } from "../x509/testing/openssl.ts";
 
 const admin = { actor: "user:admin", sourceIp: "192.0.2.1" };
-
-async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ChanceryError)) throw new Error(`expected a ChanceryError, got ${String(err)}`);
-  return err;
-}
 
 /** A qualified-signature profile for individuals: Russian identifiers, a UPN, an ETSI QES policy. */
 const qesIndividual = {

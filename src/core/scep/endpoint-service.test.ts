@@ -3,27 +3,18 @@ import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { refusal } from "../../../test/support/refusal.ts";
 import { testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import { createEnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-service.ts";
-import { ChanceryError } from "../errors.ts";
 import { estSecretScope } from "../est/est-secret-scope.ts";
 import { createScepEndpointService, intuneDefaults, validationSecretBinding } from "./endpoint-service.ts";
 import { scepSecretScope } from "./scep-secret-scope.ts";
 import type { NewScepEndpoint, ScepEndpointService } from "./scep-types.ts";
 
 const admin: Actor = { actor: "user:scep-admin", sourceIp: "192.0.2.7" };
-
-async function refusal(promise: Promise<unknown>): Promise<ChanceryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ChanceryError)) throw new Error(`expected a ChanceryError, got ${String(err)}`);
-  return err;
-}
 
 const storedRow = z.object({
   static_challenge_hash: z.instanceof(Buffer).nullable(),
