@@ -26,6 +26,7 @@ import {
   UsageError,
 } from "../cli-context.ts";
 import { printMessages } from "../output.ts";
+import { type ResourceCommand, runResourceCommand, unknownAction } from "../resource-command.ts";
 import { resolveCa } from "./cert.ts";
 
 const modes = enumChoices(AcmeDirectory_AuthorizationMode);
@@ -139,57 +140,35 @@ async function directoryFlags(context: CommandContext): Promise<{ fields: Direct
   return { fields, mask };
 }
 
+const directories: ResourceCommand<typeof AcmeDirectorySchema, DirectoryInit> = {
+  command: "acme directory",
+  noun: "directory",
+  schema: AcmeDirectorySchema,
+  columns: directoryColumns,
+  resolve: resolveDirectory,
+  flags: directoryFlags,
+  list: async (api) => (await api.acme.listAcmeDirectories({ pageSize: 1000 })).acmeDirectories,
+  get: (api, name) => api.acme.getAcmeDirectory({ name }),
+  async create({ api, args, flags }, fields) {
+    return api.acme.createAcmeDirectory({
+      acmeDirectory: {
+        // Every challenge type unless told otherwise: what a public-style ACME server offers.
+        challengeTypes: [...challengeTypes.values()],
+        ...fields,
+        displayName: need(args[0], "directory name"),
+        certificateAuthority: fields.certificateAuthority ?? (await resolveCa(api, undefined)),
+      },
+      requestId: str(flags, "request-id") ?? "",
+    });
+  },
+  update: (api, name, fields, updateMask) =>
+    api.acme.updateAcmeDirectory({ acmeDirectory: { ...fields, name }, updateMask }),
+  remove: (api, name) => api.acme.deleteAcmeDirectory({ name }),
+};
+
 async function directory(action: string | undefined, context: CommandContext): Promise<number> {
-  const { api, args, flags } = context;
-  switch (action) {
-    case "list":
-      print(
-        context,
-        AcmeDirectorySchema,
-        (await api.acme.listAcmeDirectories({ pageSize: 1000 })).acmeDirectories,
-        directoryColumns,
-      );
-      return 0;
-    case "get":
-      print(
-        context,
-        AcmeDirectorySchema,
-        [await api.acme.getAcmeDirectory({ name: await resolveDirectory(api, args[0]) })],
-        directoryColumns,
-      );
-      return 0;
-    case "create": {
-      const { fields } = await directoryFlags(context);
-      const made = await api.acme.createAcmeDirectory({
-        acmeDirectory: {
-          // Every challenge type unless told otherwise: what a public-style ACME server offers.
-          challengeTypes: [...challengeTypes.values()],
-          ...fields,
-          displayName: need(args[0], "directory name"),
-          certificateAuthority: fields.certificateAuthority ?? (await resolveCa(api, undefined)),
-        },
-        requestId: str(flags, "request-id") ?? "",
-      });
-      print(context, AcmeDirectorySchema, [made], directoryColumns);
-      return 0;
-    }
-    case "update": {
-      const name = await resolveDirectory(api, args[0]);
-      const { fields, mask } = await directoryFlags(context);
-      if (mask.length === 0) throw new UsageError("nothing to update: give at least one directory flag");
-      const updated = await api.acme.updateAcmeDirectory({ acmeDirectory: { ...fields, name }, updateMask: mask });
-      print(context, AcmeDirectorySchema, [updated], directoryColumns);
-      return 0;
-    }
-    case "delete": {
-      const name = await resolveDirectory(api, args[0]);
-      await api.acme.deleteAcmeDirectory({ name });
-      process.stdout.write(`deleted ${name}\n`);
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown command "acme directory ${action ?? ""}"`);
-  }
+  if (await runResourceCommand(directories, action, context)) return 0;
+  throw unknownAction(directories.command, action);
 }
 
 async function eab(action: string | undefined, context: CommandContext): Promise<number> {

@@ -15,11 +15,11 @@ import {
   list,
   listAll,
   need,
-  print,
   readText,
   str,
   UsageError,
 } from "../cli-context.ts";
+import { type ResourceCommand, runResourceCommand, unknownAction } from "../resource-command.ts";
 import { resolveCa } from "./cert.ts";
 
 const authModes = enumChoices(EstLabel_AuthMode);
@@ -121,61 +121,38 @@ async function labelFlags(context: CommandContext): Promise<{ fields: LabelInit;
   return { fields, mask };
 }
 
+const labels: ResourceCommand<typeof EstLabelSchema, LabelInit> = {
+  command: "est label",
+  noun: "label",
+  schema: EstLabelSchema,
+  columns: labelColumns,
+  resolve: resolveLabel,
+  flags: labelFlags,
+  list: (api) =>
+    listAll(
+      (pageToken) => api.est.listEstLabels({ pageSize: 1000, pageToken }),
+      (page) => page.estLabels,
+    ),
+  get: (api, name) => api.est.getEstLabel({ name }),
+  async create({ api, args, flags }, fields) {
+    return api.est.createEstLabel({
+      estLabel: {
+        profile: "profiles/device",
+        ...fields,
+        label: need(args[0], "label"),
+        certificateAuthority: fields.certificateAuthority ?? (await resolveCa(api, undefined)),
+        authMode: fields.authMode ?? EstLabel_AuthMode.BASIC,
+      },
+      requestId: str(flags, "request-id") ?? "",
+    });
+  },
+  update: (api, name, fields, updateMask) => api.est.updateEstLabel({ estLabel: { ...fields, name }, updateMask }),
+  remove: (api, name) => api.est.deleteEstLabel({ name }),
+};
+
 async function label(action: string | undefined, context: CommandContext): Promise<number> {
-  const { api, args, flags } = context;
-  switch (action) {
-    case "list": {
-      const labels = await listAll(
-        (pageToken) => api.est.listEstLabels({ pageSize: 1000, pageToken }),
-        (page) => page.estLabels,
-      );
-      print(context, EstLabelSchema, labels, labelColumns);
-      return 0;
-    }
-    case "get":
-      print(
-        context,
-        EstLabelSchema,
-        [await api.est.getEstLabel({ name: await resolveLabel(api, args[0]) })],
-        labelColumns,
-      );
-      return 0;
-    case "create": {
-      const { fields } = await labelFlags(context);
-      const made = await api.est.createEstLabel({
-        estLabel: {
-          profile: "profiles/device",
-          ...fields,
-          label: need(args[0], "label"),
-          certificateAuthority: fields.certificateAuthority ?? (await resolveCa(api, undefined)),
-          authMode: fields.authMode ?? EstLabel_AuthMode.BASIC,
-        },
-        requestId: str(flags, "request-id") ?? "",
-      });
-      print(context, EstLabelSchema, [made], labelColumns);
-      return 0;
-    }
-    case "update": {
-      const name = await resolveLabel(api, args[0]);
-      const { fields, mask } = await labelFlags(context);
-      if (mask.length === 0) throw new UsageError("nothing to update: give at least one label flag");
-      print(
-        context,
-        EstLabelSchema,
-        [await api.est.updateEstLabel({ estLabel: { ...fields, name }, updateMask: mask })],
-        labelColumns,
-      );
-      return 0;
-    }
-    case "delete": {
-      const name = await resolveLabel(api, args[0]);
-      await api.est.deleteEstLabel({ name });
-      process.stdout.write(`deleted ${name}\n`);
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown command "est label ${action ?? ""}"`);
-  }
+  if (await runResourceCommand(labels, action, context)) return 0;
+  throw unknownAction(labels.command, action);
 }
 
 /** chancery est ...: EstService, EST labels (admins); their one-time enrollment secrets are in commands/secret.ts. */

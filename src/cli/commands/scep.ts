@@ -24,6 +24,7 @@ import {
   time,
   UsageError,
 } from "../cli-context.ts";
+import { type ResourceCommand, runResourceCommand, unknownAction } from "../resource-command.ts";
 import { resolveCa } from "./cert.ts";
 
 const challengeModes = enumChoices(ScepEndpoint_ChallengeMode);
@@ -173,60 +174,40 @@ async function endpointFlags(context: CommandContext): Promise<{ fields: Endpoin
   return { fields, mask };
 }
 
+const endpoints: ResourceCommand<typeof ScepEndpointSchema, EndpointInit> = {
+  command: "scep endpoint",
+  noun: "endpoint",
+  schema: ScepEndpointSchema,
+  columns: endpointColumns,
+  resolve: resolveEndpoint,
+  flags: endpointFlags,
+  list: (api) =>
+    listAll(
+      (pageToken) => api.scep.listScepEndpoints({ pageSize: 1000, pageToken }),
+      (page) => page.scepEndpoints,
+    ),
+  get: (api, name) => api.scep.getScepEndpoint({ name }),
+  async create({ api, args, flags }, fields) {
+    return api.scep.createScepEndpoint({
+      scepEndpoint: {
+        ...fields,
+        endpointName: need(args[0], "endpoint name"),
+        certificateAuthority: fields.certificateAuthority ?? (await resolveCa(api, undefined)),
+      },
+      requestId: str(flags, "request-id") ?? "",
+    });
+  },
+  update: (api, name, fields, updateMask) =>
+    api.scep.updateScepEndpoint({ scepEndpoint: { ...fields, name }, updateMask }),
+  remove: (api, name) => api.scep.deleteScepEndpoint({ name }),
+};
+
 async function endpoint(action: string | undefined, context: CommandContext): Promise<number> {
-  const { api, args, flags } = context;
-  switch (action) {
-    case "list": {
-      const endpoints = await listAll(
-        (pageToken) => api.scep.listScepEndpoints({ pageSize: 1000, pageToken }),
-        (page) => page.scepEndpoints,
-      );
-      print(context, ScepEndpointSchema, endpoints, endpointColumns);
-      return 0;
-    }
-    case "get":
-      print(
-        context,
-        ScepEndpointSchema,
-        [await api.scep.getScepEndpoint({ name: await resolveEndpoint(api, args[0]) })],
-        endpointColumns,
-      );
-      return 0;
-    case "create": {
-      const { fields } = await endpointFlags(context);
-      const made = await api.scep.createScepEndpoint({
-        scepEndpoint: {
-          ...fields,
-          endpointName: need(args[0], "endpoint name"),
-          certificateAuthority: fields.certificateAuthority ?? (await resolveCa(api, undefined)),
-        },
-        requestId: str(flags, "request-id") ?? "",
-      });
-      print(context, ScepEndpointSchema, [made], endpointColumns);
-      return 0;
-    }
-    case "update": {
-      const name = await resolveEndpoint(api, args[0]);
-      const { fields, mask } = await endpointFlags(context);
-      if (mask.length === 0) throw new UsageError("nothing to update: give at least one endpoint flag");
-      const updated = await api.scep.updateScepEndpoint({ scepEndpoint: { ...fields, name }, updateMask: mask });
-      print(context, ScepEndpointSchema, [updated], endpointColumns);
-      return 0;
-    }
-    case "delete": {
-      const name = await resolveEndpoint(api, args[0]);
-      await api.scep.deleteScepEndpoint({ name });
-      process.stdout.write(`deleted ${name}\n`);
-      return 0;
-    }
-    case "rotate-ra": {
-      const name = await resolveEndpoint(api, args[0]);
-      print(context, ScepRaCertificateSchema, [await api.scep.rotateScepRaCertificate({ name })], raColumns);
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown command "scep endpoint ${action ?? ""}"`);
-  }
+  if (await runResourceCommand(endpoints, action, context)) return 0;
+  if (action !== "rotate-ra") throw unknownAction(endpoints.command, action);
+  const name = await resolveEndpoint(context.api, context.args[0]);
+  print(context, ScepRaCertificateSchema, [await context.api.scep.rotateScepRaCertificate({ name })], raColumns);
+  return 0;
 }
 
 /** chancery scep ...: ScepService, SCEP endpoints (admins); their one-time challenges are in commands/secret.ts. */
