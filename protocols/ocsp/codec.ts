@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { crlPem } from "../../src/core/crl/build-crl.ts";
 import type { CrlSnapshot } from "../../src/core/crl/crl-service.ts";
+import { uuidPattern } from "../../src/core/uuid-pattern.ts";
 import type { Publication } from "./types.ts";
 
 export const crlDerType = "application/pkix-crl";
@@ -11,8 +12,6 @@ export const certificateType = "application/pkix-cert";
 
 /** How long a cache may keep a CA certificate: it changes only when a pending CA gets its certificate. */
 const caCertificateMaxAgeSeconds = 3600;
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Splits the last path segment of /crl/<caId>.crl, /crl/<caId>.pem and

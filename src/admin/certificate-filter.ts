@@ -1,6 +1,7 @@
 import { ChanceryError } from "../core/errors.ts";
 import type { NotAfterBound } from "../core/issuance/certificate-listing.ts";
 import type { CertificateState } from "../core/issuance/certificate-record.ts";
+import { lowerCaseUuidPattern } from "../core/uuid-pattern.ts";
 
 /**
  * ListCertificatesRequest.filter: a small, strict subset of AIP-160.
@@ -41,7 +42,6 @@ type Token =
   | { readonly kind: "string"; readonly value: string; readonly at: number };
 
 const maxFilterLength = 2048;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const caPrefix = "certificateAuthorities/";
 const profilePrefix = "profiles/";
 
@@ -194,7 +194,7 @@ export function parseCertificateFilter(text: string): ParsedCertificateFilter {
     switch (field) {
       case "ca": {
         const id = v.startsWith(caPrefix) ? v.slice(caPrefix.length).toLowerCase() : "";
-        if (!uuidPattern.test(id)) throw refuse(`ca must be "certificateAuthorities/{id}", got "${v}"`);
+        if (!lowerCaseUuidPattern.test(id)) throw refuse(`ca must be "certificateAuthorities/{id}", got "${v}"`);
         result.caId = id;
         break;
       }

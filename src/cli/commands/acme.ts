@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { uuidPattern } from "../../core/uuid-pattern.ts";
 import {
   AcmeDirectory_AuthorizationMode,
   AcmeDirectory_ChallengeType,
@@ -50,8 +51,6 @@ const keyColumns: Columns<typeof ExternalAccountKeySchema> = [
   ["BOUND", (k) => time(k.bindTime)],
   ["REVOKED", (k) => time(k.revokeTime)],
 ];
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A directory argument: its resource name, its id, or its display name (what is in its URL). */
 async function resolveDirectory(api: AdminClients, arg: string | undefined): Promise<string> {

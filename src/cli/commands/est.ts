@@ -2,6 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { uuidPattern } from "../../core/uuid-pattern.ts";
 import { type EstLabel, EstLabel_AuthMode, EstLabelSchema } from "../../gen/chancery/admin/v1/est_pb.js";
 import type { AdminClients } from "../admin-client.ts";
 import {
@@ -34,8 +35,6 @@ const labelColumns: Columns<typeof EstLabelSchema> = [
   ["KEYGEN", (l) => (l.serverKeygenAllowed ? "yes" : "no")],
   ["URL", (l) => l.url],
 ];
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A label argument: its resource name, its id, or its label (the path

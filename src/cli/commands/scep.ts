@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { uuidPattern } from "../../core/uuid-pattern.ts";
 import {
   type ScepEndpoint,
   ScepEndpoint_CaCertificateMode,
@@ -47,8 +48,6 @@ const raColumns: Columns<typeof ScepRaCertificateSchema> = [
   ["NOT BEFORE", (r) => time(r.notBefore)],
   ["NOT AFTER", (r) => time(r.notAfter)],
 ];
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * An endpoint argument: its resource name, its id, or its endpoint name

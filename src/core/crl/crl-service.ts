@@ -20,6 +20,7 @@ import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 import type { CaUrls } from "../profiles/ca-urls.ts";
 import { type RevocationReason, revocationReasonName } from "../revocation/revocation-reason.ts";
+import { uuidPattern } from "../uuid-pattern.ts";
 import { buildCrl, type RevokedEntry } from "./build-crl.ts";
 
 /** A signed CRL as served: what an HTTP route needs for the body, ETag, Last-Modified and Expires. */
@@ -105,7 +106,6 @@ interface PreparedIssuer {
 }
 
 const dayMs = 86_400_000;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Reason names by code, built once (revocationReasonName walks the table on every call). */
 const reasonByCode: ReadonlyMap<number, RevocationReason> = new Map(

@@ -19,6 +19,7 @@ import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 import { normalizeBoundSans, normalizeBoundSubject, sansMatch, subjectMatches } from "../issuance/name-binding.ts";
 import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
+import { uuidPattern } from "../uuid-pattern.ts";
 import type {
   EnrollmentSecret,
   EnrollmentSecretScope,
@@ -47,7 +48,6 @@ const secretBytes = 20;
 const secretPattern = /^(?:chancery_est_)?[0-9a-f]{40}$/;
 /** What spent a secret: an SCEP transactionID (1-256 characters) or an EST "certificate:<serial>". */
 const maxUsedByLength = 256;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const scopeColumns: Record<ScopeKind, EnrollmentSecretScopeKey["column"]> = {
   scep_endpoint: "scep_endpoint_id",

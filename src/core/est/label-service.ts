@@ -27,11 +27,11 @@ import { secretLifetimeWithin } from "../enrollment-secrets/secret-lifetime.ts";
 import { ChanceryError } from "../errors.ts";
 import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
 import { parseProfile } from "../profiles/profile-schema.ts";
+import { uuidPattern } from "../uuid-pattern.ts";
 import { decodeBase64Strict, pemDecode } from "../x509/pem.ts";
 import { type AuthMode, authModes, type EstLabel, type EstLabelChange, type EstLabelService } from "./est-types.ts";
 
 const namePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const defaultEstPageSize = 100;
 export const maxEstPageSize = 1000;
 const defaultSecretLifetimeSeconds = 86_400;

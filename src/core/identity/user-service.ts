@@ -23,6 +23,7 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 import { keysetPage } from "../page-cursor.ts";
+import { uuidPattern } from "../uuid-pattern.ts";
 import { isRole, type Role } from "./role.ts";
 import { normalizeSubnet } from "./subnet.ts";
 import type { User } from "./user.ts";
@@ -89,7 +90,6 @@ const maxSubnets = 256;
 const maxAssignedCas = 1000;
 
 const usernamePattern = /^[a-z0-9._@-]{1,64}$/;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Users of the admin plane. Every change is audited in its own transaction

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { type CertificateQuery, findCertificateViews, type NotAfterBound } from "../../store/certificate-store.ts";
 import { ChanceryError } from "../errors.ts";
 import { keysetPage } from "../page-cursor.ts";
+import { uuidPattern } from "../uuid-pattern.ts";
 import { type CertificateRecord, type CertificateState, toCertificateRecord } from "./certificate-record.ts";
 
 export type { NotAfterBound };
@@ -26,7 +27,6 @@ export interface CertificatePage {
   readonly nextPageToken: string;
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const maxPageSize = 1000;
 
 /**

@@ -20,6 +20,7 @@ import { createPolicyChecker } from "../issuance/policy-check.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RegistryService } from "../registry/registry-service.ts";
 import { resolveProfile } from "../registry/resolve-profile.ts";
+import { lowerCaseUuidPattern } from "../uuid-pattern.ts";
 import { subjectAltNameKey } from "../x509/general-name.ts";
 import { readCertificate } from "../x509/parse-certificate.ts";
 import { parseCsr } from "../x509/parse-csr.ts";
@@ -53,7 +54,6 @@ export interface ProtocolRequests {
   ): Promise<void>;
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** As migrations/0017 checks it: "<scheme>:<printable ASCII>", at most 512 characters. */
 const requesterPattern = /^([a-z][a-z0-9-]*):[\x21-\x7e]+$/;
 const maxRequesterLength = 512;
@@ -104,7 +104,7 @@ export function createProtocolRequests(deps: {
   ): Promise<{ commonName: string | null; required: number }> {
     // RFC 2986 §3: the proof of possession, before anything from the CSR is used.
     const csr = parseCsr(input.csrDer);
-    if (!uuidPattern.test(input.caId))
+    if (!lowerCaseUuidPattern.test(input.caId))
       throw new ChanceryError("not_found", `no CA certificateAuthorities/${input.caId}`);
     const ca = await deps.cas.get(input.caId);
     if (ca.status !== "active" || !ca.certificateDer)
@@ -183,7 +183,7 @@ export function createProtocolRequests(deps: {
     },
 
     async status(id) {
-      const row = typeof id === "string" && uuidPattern.test(id) ? await findRequestById(pool, id) : null;
+      const row = typeof id === "string" && lowerCaseUuidPattern.test(id) ? await findRequestById(pool, id) : null;
       if (!row || row.protocol_requester === null) throw new ChanceryError("not_found", `no request requests/${id}`);
       return {
         id: row.id,

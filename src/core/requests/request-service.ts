@@ -36,6 +36,7 @@ import { keysetPage } from "../page-cursor.ts";
 import type { ProfileService, StoredProfile } from "../profiles/profile-service.ts";
 import type { RegistryService } from "../registry/registry-service.ts";
 import { resolveProfile } from "../registry/resolve-profile.ts";
+import { lowerCaseUuidPattern } from "../uuid-pattern.ts";
 import { buildPkcs12 } from "../x509/build-pkcs12.ts";
 import { createCertificateSigningRequest } from "../x509/certificate-signing-request.ts";
 import { subjectAltNameKey } from "../x509/general-name.ts";
@@ -108,7 +109,6 @@ export interface RequestService {
 const maxCommentLength = 2000;
 const maxReasonLength = 1000;
 const minPassphraseLength = 8;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * The approval queue (the admin plane's requests and approvals).
@@ -700,7 +700,7 @@ function checkPageSize(value: number | undefined): number {
 }
 
 function isUuid(value: string): boolean {
-  return typeof value === "string" && uuidPattern.test(value);
+  return typeof value === "string" && lowerCaseUuidPattern.test(value);
 }
 
 function notFound(id: string): ChanceryError {
@@ -717,7 +717,7 @@ const pageCursor = z
     // Absent in tokens from before request kinds: every kind.
     k: z.enum(["", ...requestKinds]).optional(),
     t: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
-    i: z.string().regex(uuidPattern),
+    i: z.string().regex(lowerCaseUuidPattern),
   })
   .strict();
 

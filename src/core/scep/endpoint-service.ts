@@ -25,6 +25,7 @@ import { secretLifetimeWithin } from "../enrollment-secrets/secret-lifetime.ts";
 import { ChanceryError } from "../errors.ts";
 import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
 import { parseProfile } from "../profiles/profile-schema.ts";
+import { uuidPattern } from "../uuid-pattern.ts";
 import {
   type CaCertificateMode,
   type ChallengeMode,
@@ -38,7 +39,6 @@ import {
 } from "./scep-types.ts";
 
 const namePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const defaultScepPageSize = 100;
 export const maxScepPageSize = 1000;
 const defaultChallengeLifetimeSeconds = 3600;
