@@ -12,13 +12,8 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import pino from "pino";
-import { sql } from "slonik";
-import { configSchema } from "../../../src/config/config-schema.ts";
-import { loadKeyEncryptionKey } from "../../../src/config/load-key-encryption-key.ts";
-import { createKeyEncryption } from "../../../src/core/ca/key-encryption.ts";
 import { bootstrapAdmin } from "../../../src/core/identity/bootstrap-admin.ts";
-import { startGateway } from "../../../src/gateway.ts";
-import { loopbackListeners } from "../../../test/support/loopback-listeners.ts";
+import { bootstrapIssuingCa, openCaKey, startBenchGateway, stopOnMessage } from "../bench-gateway.ts";
 
 export interface GatewayJob {
   readonly dataDir: string;
@@ -38,33 +33,14 @@ export interface GatewayReady {
 const logger = pino({ level: "warn" });
 
 async function run(job: GatewayJob): Promise<void> {
-  const config = configSchema.parse({
-    dataDir: job.dataDir,
-    listen: loopbackListeners,
-    log: { level: "warn" },
-  });
-  const gateway = await startGateway(config, logger);
-  const stop = async () => {
-    await gateway.stop();
-    process.exit(0);
-  };
-  process.on("message", (message) => {
-    if (message === "stop") void stop();
-  });
-  process.on("disconnect", () => void stop());
-
-  const issuing = (await gateway.cas.list()).find((ca) => ca.name === "issuing" && ca.status === "active");
-  if (!issuing) throw new Error("the bootstrap issuing CA is missing");
+  const { gateway, config, stop } = await startBenchGateway(job.dataDir, logger);
+  stopOnMessage(stop);
+  const issuing = await bootstrapIssuingCa(gateway);
   const admin = await bootstrapAdmin(
     { pool: gateway.pool, users: gateway.users, tokens: gateway.tokens },
     { username: "bench" },
   );
-  const sealed = await gateway.pool.oneFirst(
-    sql.unsafe`SELECT sealed_private_key FROM certificate_authorities WHERE id = ${issuing.id}`,
-  );
-  const { kek } = loadKeyEncryptionKey(config, logger);
-  const caKey = createKeyEncryption(kek).open(sealed as Buffer, `chancery/ca-key/${issuing.id}`);
-  kek.fill(0);
+  const caKey = await openCaKey(gateway, config, logger, issuing.id);
   const ready: GatewayReady = {
     estPort: gateway.listeners["est"]!.port,
     rootCaPem: await readFile(path.join(job.dataDir, "root-ca.pem"), "utf8"),

@@ -16,16 +16,11 @@
 import { chmod, writeFile } from "node:fs/promises";
 import path from "node:path";
 import pino from "pino";
-import { sql } from "slonik";
-import { configSchema } from "../../../src/config/config-schema.ts";
-import { loadKeyEncryptionKey } from "../../../src/config/load-key-encryption-key.ts";
-import { createKeyEncryption } from "../../../src/core/ca/key-encryption.ts";
 import { createSoftwareSigner } from "../../../src/core/ca/software-signer.ts";
 import { generateKeyPair } from "../../../src/core/keys/generate-key-pair.ts";
 import { createCertificateSigningRequest } from "../../../src/core/x509/certificate-signing-request.ts";
 import { pemEncode } from "../../../src/core/x509/pem.ts";
-import { startGateway } from "../../../src/gateway.ts";
-import { loopbackListeners } from "../../../test/support/loopback-listeners.ts";
+import { bootstrapIssuingCa, openCaKey, startBenchGateway, stopOnMessage } from "../bench-gateway.ts";
 
 export interface GatewayJob {
   readonly dataDir: string;
@@ -41,23 +36,9 @@ export interface GatewayReady {
 const logger = pino({ level: "warn" });
 
 async function run(job: GatewayJob): Promise<void> {
-  const config = configSchema.parse({
-    dataDir: job.dataDir,
-    listen: loopbackListeners,
-    log: { level: "warn" },
-  });
-  const gateway = await startGateway(config, logger);
-  const stop = async () => {
-    await gateway.stop();
-    process.exit(0);
-  };
-  process.on("message", (message) => {
-    if (message === "stop") void stop();
-  });
-  process.on("disconnect", () => void stop());
-
-  const issuing = (await gateway.cas.list()).find((ca) => ca.name === "issuing" && ca.status === "active");
-  if (!issuing?.certificateDer) throw new Error("the bootstrap issuing CA is missing");
+  const { gateway, config, stop } = await startBenchGateway(job.dataDir, logger);
+  stopOnMessage(stop);
+  const issuing = await bootstrapIssuingCa(gateway);
   const leafKey = generateKeyPair("ecdsa-p256");
   const name = "leaf.ocsp-bench.example";
   const csrDer = await createCertificateSigningRequest({
@@ -74,16 +55,11 @@ async function run(job: GatewayJob): Promise<void> {
   });
 
   // The CA key for the peer responder's certificate only: a bench CA made a moment ago and thrown away after.
-  const sealed = await gateway.pool.oneFirst(
-    sql.unsafe`SELECT sealed_private_key FROM certificate_authorities WHERE id = ${issuing.id}`,
-  );
-  const { kek } = loadKeyEncryptionKey(config, logger);
-  const caKey = createKeyEncryption(kek).open(sealed as Buffer, `chancery/ca-key/${issuing.id}`);
+  const caKey = await openCaKey(gateway, config, logger, issuing.id);
   const keyFile = path.join(job.workDir, "issuer.key");
   await writeFile(keyFile, pemEncode("PRIVATE KEY", caKey), { mode: 0o600 });
   await chmod(keyFile, 0o600);
   caKey.fill(0);
-  kek.fill(0);
 
   await writeFile(path.join(job.workDir, "leaf.pem"), pemEncode("CERTIFICATE", leaf.der));
   await writeFile(path.join(job.workDir, "issuer.pem"), pemEncode("CERTIFICATE", issuing.certificateDer));

@@ -38,15 +38,13 @@ import pg from "pg";
 import pino from "pino";
 import { sql } from "slonik";
 import { z } from "zod";
-import { configSchema } from "../../../src/config/config-schema.ts";
 import { createSoftwareSigner } from "../../../src/core/ca/software-signer.ts";
 import { systemClock } from "../../../src/core/clock.ts";
 import { generateKeyPair } from "../../../src/core/keys/generate-key-pair.ts";
 import { createOcspPresigner } from "../../../src/core/ocsp/ocsp-presigner.ts";
 import { createCertificateSigningRequest } from "../../../src/core/x509/certificate-signing-request.ts";
 import { pemEncode } from "../../../src/core/x509/pem.ts";
-import { startGateway } from "../../../src/gateway.ts";
-import { loopbackListeners } from "../../../test/support/loopback-listeners.ts";
+import { startBenchGateway } from "../bench-gateway.ts";
 
 export interface GatewayJob {
   readonly dataDir: string;
@@ -125,20 +123,7 @@ pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unkn
 } as typeof clientQuery;
 
 async function run(job: GatewayJob): Promise<void> {
-  const config = configSchema.parse({
-    dataDir: job.dataDir,
-    listen: loopbackListeners,
-    log: { level: "warn" },
-  });
-  const gateway = await startGateway(config, logger);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await gateway.stop();
-    process.exit(0);
-  };
-  process.on("disconnect", () => void stop());
+  const { gateway, stop } = await startBenchGateway(job.dataDir, logger);
 
   // A self-signed RSA-2048 CA that issues directly, as scepserver's CA does: scepclient encrypts to every
   // certificate GetCACert returns and only knows RSA, so no ECDSA certificate (the bootstrap root) may be among them.
