@@ -70,6 +70,28 @@ admin_call() {
   buf curl --protocol grpc --cacert "$ca" -H "Authorization: Bearer $token" -d "$2" "$base/chancery.admin.v1.$1"
 }
 
+# begin_run NAME: the start of a conformance script. The project's node first on PATH, a scratch
+# directory $work (the gateway's data in $data), and an EXIT trap (end_run) that runs the script's
+# extra_cleanup if it defines one (its own processes), stops the gateway $pid with SIGTERM (which
+# stops its embedded PostgreSQL), kills a PostgreSQL left behind, and removes $work unless KEEP_WORK=1.
+begin_run() {
+  cd "$root_dir" || exit 1
+  export PATH="$root_dir/node_modules/.bin:$PATH"
+  work=$(mktemp -d "/tmp/chancery-$1-conf-XXXXXX")
+  # The embedded PostgreSQL runs as its own user when we are root and must reach $data inside.
+  chmod 711 "$work"
+  data="$work/data"
+  pid=""
+  trap end_run EXIT
+}
+
+end_run() {
+  if declare -F extra_cleanup >/dev/null; then extra_cleanup; fi
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  pkill -9 -f -- "-D $data/[p]ostgres" 2>/dev/null
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
+}
+
 finish() {
   printf '%s: %d passed, %d failed\n' "$(basename "$(dirname "$0")")" "$passed" "$failed"
   if [ -n "${CONFORMANCE_COUNTS:-}" ]; then

@@ -9,12 +9,8 @@
 # completes after an approval through the admin API. Every chain is
 # verified with openssl.
 source "$(dirname "$0")/../lib.sh"
-cd "$root_dir"
-export PATH="$root_dir/node_modules/.bin:$PATH"
+begin_run acme
 
-work=$(mktemp -d /tmp/chancery-acme-conf-XXXXXX)
-chmod 711 "$work"
-data="$work/data"
 metrics=$(free_port)
 admin=$(free_port)
 acme=$(free_port)
@@ -22,15 +18,10 @@ http01=$(free_port)
 tlsalpn=$(free_port)
 dns=$(free_port)
 management=$(free_port)
-pid=""
 challtest=""
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+extra_cleanup() {
   [ -n "$challtest" ] && kill "$challtest" 2>/dev/null
-  pkill -9 -f -- "-D $data/[p]ostgres" 2>/dev/null
-  rm -rf "$work"
 }
-trap cleanup EXIT
 
 # DNS for every name → 127.0.0.1, TXT records set by lego's exec hook; its own challenge servers are off.
 pebble-challtestsrv -dns01 "127.0.0.1:$dns" -management "127.0.0.1:$management" -http01 "" -https01 "" \

@@ -4,21 +4,10 @@
 # files) and calls them over gRPC and Connect; curl speaks Connect JSON;
 # gRPC health answers without a token; calls without one are refused.
 source "$(dirname "$0")/../lib.sh"
-cd "$root_dir"
-export PATH="$root_dir/node_modules/.bin:$PATH"
+begin_run admin
 
-work=$(mktemp -d /tmp/chancery-admin-conf-XXXXXX)
-chmod 711 "$work"
-data="$work/data"
 metrics=$(free_port)
 admin=$(free_port)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  pkill -9 -f -- "-D $data/[p]ostgres" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 export CHANCERY_DATA_DIR="$data"
 listen_on_loopback metrics="$metrics" admin="$admin"

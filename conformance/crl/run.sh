@@ -6,22 +6,11 @@
 # the certificate's CDP itself with -crl_download) rejects the revoked
 # certificate and accepts another.
 source "$(dirname "$0")/../lib.sh"
-cd "$root_dir"
-export PATH="$root_dir/node_modules/.bin:$PATH"
+begin_run crl
 
-work=$(mktemp -d /tmp/chancery-crl-conf-XXXXXX)
-chmod 711 "$work"
-data="$work/data"
 metrics=$(free_port)
 admin=$(free_port)
 ocsp=$(free_port)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  pkill -9 -f -- "-D $data/[p]ostgres" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 # publicBaseUrl points at this run's listener, so the CDP in issued certificates is fetchable.
 export CHANCERY_DATA_DIR="$data" CHANCERY_PUBLIC_BASE_URL="http://127.0.0.1:$ocsp"

@@ -12,22 +12,11 @@
 # connection, refused when it is another value. Every certificate verifies
 # with openssl against the gateway's root.
 source "$(dirname "$0")/../lib.sh"
-cd "$root_dir"
-export PATH="$root_dir/node_modules/.bin:$PATH"
+begin_run est
 
-work=$(mktemp -d /tmp/chancery-est-conf-XXXXXX)
-chmod 711 "$work"
-data="$work/data"
 metrics=$(free_port)
 admin=$(free_port)
 est=$(free_port)
-pid=""
-cleanup() {
-  # SIGTERM stops the gateway, which stops its embedded Postgres. KEEP_WORK=1 keeps the files for a look.
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
 
 export CHANCERY_DATA_DIR="$data"
 listen_on_loopback metrics="$metrics" admin="$admin" est="$est"

@@ -7,12 +7,8 @@
 # gateway process sharing the first one's database (LISTEN/NOTIFY) within
 # the documented delay (seconds; 60 s at worst if a notification is lost).
 source "$(dirname "$0")/../lib.sh"
-cd "$root_dir"
-export PATH="$root_dir/node_modules/.bin:$PATH"
+begin_run ocsp
 
-work=$(mktemp -d /tmp/chancery-ocsp-conf-XXXXXX)
-chmod 711 "$work"
-data="$work/data"
 data2="$work/data2"
 metrics=$(free_port)
 admin=$(free_port)
@@ -20,15 +16,10 @@ ocsp=$(free_port)
 metrics2=$(free_port)
 admin2=$(free_port)
 ocsp2=$(free_port)
-pid=""
 pid2=""
-cleanup() {
+extra_cleanup() {
   [ -n "$pid2" ] && kill -TERM "$pid2" 2>/dev/null && wait "$pid2" 2>/dev/null
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  pkill -9 -f -- "-D $data/[p]ostgres" 2>/dev/null
-  rm -rf "$work"
 }
-trap cleanup EXIT
 
 export CHANCERY_LOG_PRETTY=false
 # Each gateway in a subshell of its own: the two differ in their listeners. exec: $! is the gateway.

@@ -14,23 +14,15 @@
 # every certificate GetCACert returns and only knows RSA: against an ECDSA CA
 # it is given the RA certificate's fingerprint (-ca-fingerprint).
 source "$(dirname "$0")/../lib.sh"
-cd "$root_dir"
-export PATH="$root_dir/node_modules/.bin:$PATH"
+begin_run scep
 
-work=$(mktemp -d /tmp/chancery-scep-conf-XXXXXX)
-chmod 711 "$work"
-data="$work/data"
 metrics=$(free_port)
 admin=$(free_port)
 scep=$(free_port)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+extra_cleanup() {
+  # scepclient runs left behind (each is given a key under $work).
   pkill -f -- "-private-key $work/" 2>/dev/null
-  pkill -9 -f -- "-D $data/[p]ostgres" 2>/dev/null
-  rm -rf "$work"
 }
-trap cleanup EXIT
 
 export CHANCERY_DATA_DIR="$data"
 listen_on_loopback metrics="$metrics" admin="$admin" scep="$scep"
