@@ -100,22 +100,30 @@ export function readOid(buf: Uint8Array, node: DerNode): string {
   expectTag(node, tags.oid, "OBJECT IDENTIFIER");
   const bytes = content(buf, node);
   if (bytes.length === 0) throw malformed("empty OBJECT IDENTIFIER");
-  const arcs: bigint[] = [];
-  let value = 0n;
+  // Arcs are read as numbers while they fit in 46 bits (every registered OID but UUID ones, 2.25.x),
+  // as bigints past that: this runs for every OID of every certificate, CSR and CMS message read.
+  const arcs: Array<number | bigint> = [];
+  let value: number | bigint = 0;
   let fresh = true;
   for (const byte of bytes) {
     // X.690 §8.19.2: no leading 0x80 padding in a sub-identifier.
     if (fresh && byte === 0x80) throw malformed("non-minimal OBJECT IDENTIFIER arc");
-    value = (value << 7n) | BigInt(byte & 0x7f);
+    if (typeof value === "number" && value < 2 ** 39) value = value * 128 + (byte & 0x7f);
+    else value = (BigInt(value) << 7n) | BigInt(byte & 0x7f);
     fresh = (byte & 0x80) === 0;
     if (fresh) {
       arcs.push(value);
-      value = 0n;
+      value = 0;
     }
   }
   if (!fresh) throw malformed("truncated OBJECT IDENTIFIER");
   const first = arcs[0]!;
-  const head = first < 80n ? [first / 40n, first % 40n] : [2n, first - 80n];
+  const head =
+    typeof first === "number"
+      ? first < 80
+        ? [Math.floor(first / 40), first % 40]
+        : [2, first - 80]
+      : [2n, first - 80n];
   return [...head, ...arcs.slice(1)].join(".");
 }
 
