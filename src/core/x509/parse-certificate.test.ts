@@ -106,8 +106,21 @@ describe("readCertificate on a certificate openssl made", () => {
     expect(result.ok).toBe(true);
   });
 
+  it("reads a bytes object once: the same view again for it, a fresh read for a copy", () => {
+    const der = new Uint8Array(external.certDer);
+    const view = readCertificate(der);
+    expect(readCertificate(der)).toBe(view);
+    const copy = new Uint8Array(der);
+    const other = readCertificate(copy);
+    expect(other).not.toBe(view);
+    expect(other.der).toBe(copy);
+    expect(other.serialHex).toBe(view.serialHex);
+  });
+
   it("throws invalid_argument for something that is not a certificate", () => {
-    for (const input of [new Uint8Array(0), Uint8Array.of(0x30, 0x00), external.certDer.subarray(0, 100)]) {
+    const inputs = [new Uint8Array(0), Uint8Array.of(0x30, 0x00), external.certDer.subarray(0, 100)];
+    // Twice each: a refusal is not remembered as a view.
+    for (const input of [...inputs, ...inputs]) {
       let error: unknown;
       try {
         readCertificate(input);

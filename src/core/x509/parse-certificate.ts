@@ -42,10 +42,22 @@ function extensionValue(extensions: readonly Extension[], oid: string): Uint8Arr
   return extensions.find((e) => e.oid === oid)?.value;
 }
 
+/**
+ * Certificates already read, by the identity of their bytes (a WeakMap: an entry lives as long as the buffer).
+ * The same buffer is often read more than once per request: an RA certificate from the cached list for
+ * every SCEP message, a device's signer certificate when its request is read and again when the reply is
+ * encrypted to it. A view is immutable; a copy of the bytes is read again.
+ */
+const certificatesRead = new WeakMap<Uint8Array, CertificateView>();
+
 /** Reads a DER X.509 certificate; throws invalid_argument when it is not one. */
 export function readCertificate(der: Uint8Array): CertificateView {
+  const known = certificatesRead.get(der);
+  if (known !== undefined) return known;
   try {
-    return readCertificateUnchecked(der);
+    const view = readCertificateUnchecked(der);
+    certificatesRead.set(der, view);
+    return view;
   } catch (cause) {
     if (cause instanceof ChanceryError) throw cause;
     throw new ChanceryError("invalid_argument", "not a valid X.509 certificate", { cause });
