@@ -1,5 +1,6 @@
 import { constants, verify } from "node:crypto";
 import { ChanceryError } from "../errors.ts";
+import { publicKeyObject } from "../keys/public-key-object.ts";
 import { children, type DerNode, expectChildren, expectTag, readOid, readSmallInteger } from "./der-reader.ts";
 import { contextConstructed, tags } from "./der-writer.ts";
 import { oids } from "./oids.ts";
@@ -120,13 +121,8 @@ export function verifySignature(
   signature: Uint8Array,
 ): boolean {
   if (!keyAlgorithmFor[algorithm.scheme].includes(spki.algorithmOid)) return false;
-  // The DER goes to verify() directly: making a KeyObject first costs more than the key parse itself.
-  const key = {
-    key: Buffer.from(spki.der.buffer, spki.der.byteOffset, spki.der.length),
-    format: "der",
-    type: "spki",
-  } as const;
   try {
+    const key = publicKeyObject(spki.der);
     switch (algorithm.scheme) {
       case "ecdsa":
       case "rsa-pkcs1":
@@ -135,7 +131,7 @@ export function verifySignature(
         return verify(
           algorithm.hash,
           data,
-          { ...key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: algorithm.saltLength },
+          { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: algorithm.saltLength },
           signature,
         );
       case "ed25519":

@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from "node:crypto";
 import { readOid } from "../../x509/der-reader.ts";
 import { sequence, tags } from "../../x509/der-writer.ts";
 import { BerError, type BerNode, type BerReader, expectBer } from "./ber-reader.ts";
@@ -77,10 +78,14 @@ export function cipherOfOid(oid: string): CipherSpec | undefined {
  * single DES to the legacy provider, which Node does not load; DES-CBC with
  * key K is exactly DES-EDE3-CBC with K||K||K (encrypt-decrypt-encrypt with
  * one key collapses to one encryption), so that is how we run it.
+ *
+ * The key comes back as a KeyObject: createSecretKey takes bytes without
+ * the throwing key-input checks createCipheriv runs on a Buffer (see
+ * src/core/keys/public-key-object.ts).
  */
-export function nodeCipher(spec: CipherSpec, key: Uint8Array): { name: string; key: Uint8Array } {
-  if (spec.cipher === "des-cbc") return { name: "des-ede3-cbc", key: Buffer.concat([key, key, key]) };
-  return { name: spec.cipher, key };
+export function nodeCipher(spec: CipherSpec, key: Uint8Array): { name: string; key: KeyObject } {
+  if (spec.cipher === "des-cbc") return { name: "des-ede3-cbc", key: createSecretKey(Buffer.concat([key, key, key])) };
+  return { name: spec.cipher, key: createSecretKey(key) };
 }
 
 /** CBC parameters: the IV as an OCTET STRING (RFC 3565 §4.1, RFC 3370 §5.1, RFC 8018 B.2.1). */

@@ -1,4 +1,4 @@
-import { constants, createHash, sign } from "node:crypto";
+import { createHash, sign } from "node:crypto";
 import { ChanceryError } from "../../errors.ts";
 import {
   contextConstructed,
@@ -43,7 +43,8 @@ export function buildRaSignedData(
     encodeAttribute(cmsOids.messageDigest, octetString(createHash(digest).update(content).digest())),
     ...attributes,
   ]);
-  const signature = sign(digest, signedDer, { key: signer.privateKey, padding: constants.RSA_PKCS1_PADDING });
+  // RSA keys sign PKCS#1 v1.5 by default; a bare KeyObject skips node's key-input checks (public-key-object.ts).
+  const signature = sign(digest, signedDer, signer.privateKey);
   const digestAlgorithm = encodeDigestAlgorithm(digest);
   const signerInfo = sequence([
     version1, // RFC 5652 §5.3: version 1 with issuerAndSerialNumber

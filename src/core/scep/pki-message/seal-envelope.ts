@@ -1,4 +1,5 @@
-import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from "node:crypto";
+import { constants, createCipheriv, publicEncrypt, randomBytes } from "node:crypto";
+import { publicKeyObject } from "../../keys/public-key-object.ts";
 import {
   contextConstructed,
   contextPrimitive,
@@ -37,7 +38,7 @@ export function sealEnvelope(
   cipher: ContentCipher,
 ): Uint8Array {
   const certificate = readCertificate(recipientCertificateDer);
-  const publicKey = createPublicKey({ key: Buffer.from(certificate.publicKey.der), format: "der", type: "spki" });
+  const publicKey = publicKeyObject(certificate.publicKey.der);
   if (publicKey.asymmetricKeyType !== "rsa")
     throw refused(failInfos.badAlg, "the requester's key is not RSA, so the reply cannot be encrypted to it");
 

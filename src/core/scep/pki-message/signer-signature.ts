@@ -1,4 +1,5 @@
-import { constants, createPublicKey, verify } from "node:crypto";
+import { constants, verify } from "node:crypto";
+import { publicKeyObject } from "../../keys/public-key-object.ts";
 import { readRoot } from "../../x509/der-reader.ts";
 import { readSignatureAlgorithm } from "../../x509/verify-signature.ts";
 import { failInfos } from "../scep-types.ts";
@@ -93,12 +94,13 @@ export function verifySignerSignature(
   signature: Uint8Array,
 ): boolean {
   try {
-    const key = createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" });
+    const key = publicKeyObject(spkiDer);
     const keyType = key.asymmetricKeyType;
     switch (algorithm.scheme) {
       case "rsa-pkcs1":
         if (keyType !== "rsa") return false;
-        return verify(algorithm.hash, data, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
+        // RSA keys verify PKCS#1 v1.5 by default; a bare KeyObject skips node's key-input checks (public-key-object.ts).
+        return verify(algorithm.hash, data, key, signature);
       case "rsa-pss":
         if (keyType !== "rsa" && keyType !== "rsa-pss") return false;
         return verify(
