@@ -57,6 +57,17 @@ import {
 } from "./scep-types.ts";
 
 /** GetCACert's answer (RFC 8894 §4.2.1): the RA certificate(s) and CA chain as PKCS#7, or the CA certificate alone. */
+
+/**
+ * Thrown from the issuance commit when another copy of the message recorded its senderNonce first. Made only
+ * then: an Error built for every enrolment would capture a stack trace each time for nothing.
+ */
+class NonceTakenError extends ChanceryError {
+  constructor() {
+    super("already_exists", "this senderNonce was recorded by another copy of the message");
+  }
+}
+
 export type CaCertificatesAnswer =
   | { readonly kind: "ca-ra-chain"; readonly der: Buffer }
   | { readonly kind: "ca-certificate"; readonly der: Buffer };
@@ -528,12 +539,6 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       (renewed !== null || endpoint.challengeMode === "static" || endpoint.challengeMode === "none");
     if (!decidedAtOnce && !(await insertScepTransaction(pool, newRow, { state: "pending" })))
       return replayed(endpoint, parsed, sourceIp);
-    /** Thrown from the issuance commit when another copy of this message recorded its nonce first. */
-    const nonceTaken = new ChanceryError(
-      "already_exists",
-      "this senderNonce was recorded by another copy of the message",
-    );
-
     const settleFailed = async (failInfo: FailInfo, reason: string): Promise<Outcome> => {
       const outcome = { state: "failed", failInfo, reason } as const;
       if (!decidedAtOnce) {
@@ -580,7 +585,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
             const outcome = { state: "issued", certificateSerialHex: certificate.serialHex } as const;
             const extra = { sourceIp, replaces: renewed?.serialHex };
             if (decidedAtOnce) {
-              if (!(await insertScepTransaction(tx, newRow, outcome))) throw nonceTaken;
+              if (!(await insertScepTransaction(tx, newRow, outcome))) throw new NonceTakenError();
               return outcomeEvents(row, endpoint, outcome, extra);
             }
             const events = await settleInTransaction(tx, row, endpoint, outcome, extra);
@@ -593,7 +598,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       }
     } catch (err) {
       // Nothing was issued: the copy that recorded the nonce answers for it.
-      if (err === nonceTaken) return replayed(endpoint, parsed, sourceIp);
+      if (err instanceof NonceTakenError) return replayed(endpoint, parsed, sourceIp);
       const refused = issuanceFailure(err);
       const reason = refused?.status === "failure" ? refused.reason : "internal error";
       await settleFailed(failInfos.badRequest, reason).catch((settleErr) =>
@@ -757,7 +762,8 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
             },
             "SCEP request refused",
           );
-        return reply(identified, signer, outcome, parsed.signerCertificateDer, cipher);
+        // The very bytes read with the message: the envelope finds them parsed already (readCertificate).
+        return reply(identified, signer, outcome, parsed.signerCertificate.der, cipher);
       };
       // RFC 8894 §3.3.2: a SUCCESS reply is encrypted to the signer's key by key transport, which needs RSA;
       // refused before anything is issued that could not be handed over.
