@@ -268,8 +268,13 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
       requests,
       crls,
       secrets: enrollmentSecrets,
-      settings: { raLifetimeSeconds: config.scep.raCertificateLifetime },
+      settings: {
+        raLifetimeSeconds: config.scep.raCertificateLifetime,
+        transactionRetentionSeconds: config.scep.transactionRetention,
+      },
     });
+    scep.housekeeping.start();
+    cleanup.push(() => scep.housekeeping.stop());
     // EST (RFC 7030): built here for the admin API; its listener starts after SCEP's below.
     const listenerKeySigner = createListenerKeySigner();
     const est = createEstServices({

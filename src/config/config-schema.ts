@@ -197,6 +197,11 @@ export const configSchema = z
         baseUrl: httpUrl.default("http://localhost:8080"),
         /** Lifetime of each endpoint's RA certificate; a new one is made when a third of it is left. */
         raCertificateLifetime: duration(86_400, 5 * 366 * 86_400).default("365d"),
+        /**
+         * How long a settled enrolment transaction keeps its CSR; after that only what replay
+         * detection and late polls need is kept (docs/decisions/0014-scep-transaction-retention.md).
+         */
+        transactionRetention: duration(86_400, 10 * 366 * 86_400).default("90d"),
       })
       .strict()
       .default({}),

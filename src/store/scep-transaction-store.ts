@@ -125,3 +125,25 @@ export async function settleScepTransaction(
     WHERE id = ${id} AND state = 'pending'`);
   return result.rowCount === 1;
 }
+
+/**
+ * Empties the CSR of up to `limit` transactions settled (issued or failed) before `settledBefore`, oldest
+ * first; returns how many. The row stays: its unique sender nonce is the replay check (RFC 8894
+ * §3.2.1.5), and its subject and key hash still answer a late CertPoll. A pending row keeps its CSR: a
+ * decision taken later reports it (Intune notifications). Reads the scep_transactions_csr_kept index only.
+ */
+export async function emptySettledScepCsrs(
+  db: CommonQueryMethods,
+  settledBefore: Date,
+  limit: number,
+): Promise<number> {
+  const result = await db.query(sql.unsafe`
+    UPDATE scep_transactions SET csr_der = ''::bytea
+    WHERE id IN (
+      SELECT id FROM scep_transactions
+      WHERE state <> 'pending' AND octet_length(csr_der) > 0 AND updated_at < ${sql.timestamp(settledBefore)}
+      ORDER BY updated_at
+      LIMIT ${limit}
+    )`);
+  return result.rowCount;
+}

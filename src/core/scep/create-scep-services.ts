@@ -8,18 +8,21 @@ import type { CrlService } from "../crl/crl-service.ts";
 import type { EnrollmentSecretService } from "../enrollment-secrets/enrollment-secret-types.ts";
 import { ChanceryError } from "../errors.ts";
 import type { IssuanceService } from "../issuance/issuance-service.ts";
+import type { PeriodicPass } from "../periodic-pass.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
 import { createScepEndpointService } from "./endpoint-service.ts";
 import { createScepRaService } from "./ra-service.ts";
+import { createScepHousekeeping } from "./scep-housekeeping.ts";
 import { createScepService, type ScepService } from "./scep-service.ts";
 import type { ExternalChallengeValidator, ScepEndpoint, ScepEndpointService, ScepRaService } from "./scep-types.ts";
 import { createExternalValidator } from "./validation/create-external-validator.ts";
-
 export interface ScepServices {
   readonly endpoints: ScepEndpointService;
   readonly ra: ScepRaService;
   readonly scep: ScepService;
+  /** Empties old settled transactions' CSRs; started by the gateway, stopped before the pool closes. */
+  readonly housekeeping: PeriodicPass<number>;
 }
 
 /** Builds the SCEP server's core parts (RFC 8894) from the core's services. */
@@ -36,7 +39,7 @@ export function createScepServices(deps: {
   crls: CrlService;
   /** One-time enrollment secrets: a dynamic endpoint's challenge passwords (scope "scep_endpoint"). */
   secrets: EnrollmentSecretService;
-  settings: { raLifetimeSeconds: number };
+  settings: { raLifetimeSeconds: number; transactionRetentionSeconds: number };
 }): ScepServices {
   const { pool, audit, clock, logger, keyEncryption } = deps;
   const endpoints = createScepEndpointService({ pool, audit, clock, keyEncryption, logger });
@@ -82,5 +85,11 @@ export function createScepServices(deps: {
     secrets: deps.secrets,
     validatorFor,
   });
-  return { endpoints, ra, scep };
+  const housekeeping = createScepHousekeeping({
+    pool,
+    clock,
+    logger,
+    retentionSeconds: deps.settings.transactionRetentionSeconds,
+  });
+  return { endpoints, ra, scep, housekeeping };
 }
