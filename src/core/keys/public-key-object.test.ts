@@ -2,9 +2,14 @@ import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { publicKeyObject } from "./public-key-object.ts";
 
-const spkiOf = (type: "rsa" | "ec" | "ed25519") => {
-  const options = type === "rsa" ? { modulusLength: 2048 } : type === "ec" ? { namedCurve: "P-256" } : {};
-  return generateKeyPairSync(type as "rsa", options as never).publicKey.export({ type: "spki", format: "der" });
+const spkiOf = (type: "rsa" | "ec" | "ed25519"): Buffer => {
+  const { publicKey } =
+    type === "rsa"
+      ? generateKeyPairSync("rsa", { modulusLength: 2048 })
+      : type === "ec"
+        ? generateKeyPairSync("ec", { namedCurve: "P-256" })
+        : generateKeyPairSync("ed25519");
+  return publicKey.export({ type: "spki", format: "der" });
 };
 
 describe("publicKeyObject", () => {
