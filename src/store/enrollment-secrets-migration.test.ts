@@ -59,7 +59,14 @@ describe("migration 0021 enrollment_secrets", () => {
         (${secrets[1]!}, ${labelId}, '\\x04', 'CN=router', NULL, 'system',
           '2025-01-02T00:00:01Z', '2025-01-03T00:00:00Z', NULL, NULL, NULL)`);
 
-    expect(await migrate(db.url, migrations, logger)).toEqual([21]);
+    // 0021 alone: later migrations are not this test's business.
+    expect(
+      await migrate(
+        db.url,
+        migrations.filter((m) => m.version <= 21),
+        logger,
+      ),
+    ).toEqual([21]);
 
     const rows = await db.pool.any(sql.type(
       z.object({
