@@ -56,8 +56,6 @@ import {
   scepMessageTypes,
 } from "./scep-types.ts";
 
-/** GetCACert's answer (RFC 8894 §4.2.1): the RA certificate(s) and CA chain as PKCS#7, or the CA certificate alone. */
-
 /**
  * Thrown from the issuance commit when another copy of the message recorded its senderNonce first. Made only
  * then: an Error built for every enrolment would capture a stack trace each time for nothing.
@@ -68,6 +66,7 @@ class NonceTakenError extends ChanceryError {
   }
 }
 
+/** GetCACert's answer (RFC 8894 §4.2.1): the RA certificate(s) and CA chain as PKCS#7, or the CA certificate alone. */
 export type CaCertificatesAnswer =
   | { readonly kind: "ca-ra-chain"; readonly der: Buffer }
   | { readonly kind: "ca-certificate"; readonly der: Buffer };
