@@ -11,7 +11,8 @@ const batchSize = 1000;
 /**
  * The SCEP server's background pass (docs/decisions/0014-scep-transaction-retention.md): empties the CSR
  * of transactions settled longer than `retentionSeconds` ago, in batches, until none is left or the pass
- * is stopped. Every replica runs it; two passes at once only share the work. Returns how many were emptied.
+ * is stopped. Every replica runs it; passes at once may empty a row twice, which changes nothing. Returns how
+ * many were emptied.
  */
 export function createScepHousekeeping(deps: {
   pool: DatabasePool;
