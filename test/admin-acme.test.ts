@@ -1,8 +1,7 @@
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containsSecret } from "../src/admin/idempotency.ts";
 import { CreateExternalAccountKeyResponseSchema } from "../src/gen/chancery/admin/v1/acme_pb.js";
+import { runCli } from "./support/chancery-cli.ts";
 import { connectJson, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 const acme = "chancery.admin.v1.AcmeService";
@@ -167,23 +166,7 @@ describe("AcmeService on a running gateway", () => {
   });
 
   it("drives directories and keys from the CLI", async () => {
-    // Asynchronous spawn: the gateway runs in this process and must keep serving while the CLI runs.
-    const cli = (args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn("node_modules/.bin/node", ["src/cli/chancery.ts", "acme", ...args], {
-          env: {
-            PATH: process.env["PATH"],
-            CHANCERY_SERVER: `https://localhost:${env.gateway.listeners["admin"]!.port}`,
-            CHANCERY_TOKEN: env.adminToken,
-            CHANCERY_CA_FILE: path.join(env.dataDir, "root-ca.pem"),
-          },
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      });
+    const cli = (args: string[]) => runCli(env, ["acme", ...args]);
 
     const made = await cli([
       "directory",

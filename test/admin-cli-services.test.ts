@@ -1,10 +1,10 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pemEncode } from "../src/core/x509/pem.ts";
 import { openssl, opensslCsr } from "../src/core/x509/testing/openssl.ts";
+import { runCli } from "./support/chancery-cli.ts";
 import { startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 /**
@@ -15,37 +15,19 @@ import { startTestGateway, type TestGateway } from "./support/test-gateway.ts";
  */
 describe("chancery CLI command groups against a running gateway", () => {
   let env: TestGateway;
-  let cliEnv: NodeJS.ProcessEnv;
   let scratch: string;
 
   beforeAll(async () => {
     env = await startTestGateway();
     scratch = mkdtempSync(path.join(tmpdir(), "chancery-cli-"));
-    cliEnv = {
-      PATH: process.env["PATH"],
-      CHANCERY_SERVER: `https://localhost:${env.gateway.listeners["admin"]!.port}`,
-      CHANCERY_TOKEN: env.adminToken,
-      CHANCERY_CA_FILE: path.join(env.dataDir, "root-ca.pem"),
-    };
   });
   afterAll(async () => {
     await env?.stop();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  // Asynchronous spawn: the gateway runs in this process and must keep serving while the CLI runs.
   const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdin?: string) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn("node_modules/.bin/node", ["src/cli/chancery.ts", ...args], {
-        env: { ...cliEnv, ...extraEnv },
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      child.stdin.end(stdin ?? "");
-    });
+    runCli(env, args, { extraEnv, stdin });
   const ok = async (args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdin?: string) => {
     const result = await cli(args, extraEnv, stdin);
     expect(result, `chancery ${args.join(" ")}`).toMatchObject({ code: 0 });

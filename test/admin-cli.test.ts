@@ -1,35 +1,16 @@
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "./support/chancery-cli.ts";
 import { startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 describe("chancery admin CLI against a running gateway", () => {
   let env: TestGateway;
-  let cliEnv: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     env = await startTestGateway({ adminUsername: "root-admin" });
-    cliEnv = {
-      PATH: process.env["PATH"],
-      CHANCERY_SERVER: `https://localhost:${env.gateway.listeners["admin"]!.port}`,
-      CHANCERY_TOKEN: env.adminToken,
-      CHANCERY_CA_FILE: path.join(env.dataDir, "root-ca.pem"),
-    };
   });
   afterAll(async () => env?.stop());
 
-  // Asynchronous spawn: the gateway runs in this process and must keep serving while the CLI runs.
-  const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn("node_modules/.bin/node", ["src/cli/chancery.ts", ...args], {
-        env: { ...cliEnv, ...extraEnv },
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+  const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runCli(env, args, { extraEnv });
 
   it("answers whoami, lists CAs as a table and as JSON, and verifies the audit chain", async () => {
     const me = await cli(["whoami"]);

@@ -1,5 +1,3 @@
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containsSecret } from "../src/admin/idempotency.ts";
 import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
@@ -8,6 +6,7 @@ import {
   EnrollmentSecretService,
 } from "../src/gen/chancery/admin/v1/enrollment_secret_pb.js";
 import { findEnrollmentSecretHash } from "../src/store/enrollment-secret-store.ts";
+import { runCli } from "./support/chancery-cli.ts";
 import { bearer, connectJson, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 const service = "chancery.admin.v1.EnrollmentSecretService";
@@ -324,23 +323,7 @@ describe("EnrollmentSecretService on a running gateway", () => {
   });
 
   it("drives secrets from the CLI (chancery secret), for endpoints and labels named as admins and operators can", async () => {
-    // Asynchronous spawn: the gateway runs in this process and must keep serving while the CLI runs.
-    const cli = (args: string[], token = env.adminToken) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn("node_modules/.bin/node", ["src/cli/chancery.ts", "secret", ...args], {
-          env: {
-            PATH: process.env["PATH"],
-            CHANCERY_SERVER: `https://localhost:${env.gateway.listeners["admin"]!.port}`,
-            CHANCERY_TOKEN: token,
-            CHANCERY_CA_FILE: path.join(env.dataDir, "root-ca.pem"),
-          },
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      });
+    const cli = (args: string[], token = env.adminToken) => runCli(env, ["secret", ...args], { token });
 
     const minted = await cli([
       "create",

@@ -1,11 +1,10 @@
-import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containsSecret } from "../src/admin/idempotency.ts";
 import { grpcUnary } from "../src/admin/testing/grpc-test-client.ts";
 import { ScepEndpointSchema, ScepService } from "../src/gen/chancery/admin/v1/scep_pb.js";
+import { runCli } from "./support/chancery-cli.ts";
 import { bearer, connectJson, startTestGateway, type TestGateway } from "./support/test-gateway.ts";
 
 const scep = "chancery.admin.v1.ScepService";
@@ -307,24 +306,8 @@ describe("ScepService on a running gateway", () => {
   });
 
   it("drives endpoints from the CLI", async () => {
-    // Asynchronous spawn: the gateway runs in this process and must keep serving while the CLI runs.
     const cli = (args: string[], options: { token?: string; stdin?: string } = {}) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn("node_modules/.bin/node", ["src/cli/chancery.ts", "scep", ...args], {
-          env: {
-            PATH: process.env["PATH"],
-            CHANCERY_SERVER: `https://localhost:${env.gateway.listeners["admin"]!.port}`,
-            CHANCERY_TOKEN: options.token ?? env.adminToken,
-            CHANCERY_CA_FILE: path.join(env.dataDir, "root-ca.pem"),
-          },
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-        child.stdin.end(options.stdin ?? "");
-      });
+      runCli(env, ["scep", ...args], options);
 
     // The static secret from stdin: never on the command line.
     const made = await cli(

@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asn1parse } from "../../src/core/x509/testing/openssl.ts";
+import { runCli } from "../support/chancery-cli.ts";
 import { connectJson } from "../support/test-gateway.ts";
 import { basicAuth, makeCsr } from "./est-client.ts";
 import { type EstTestEnv, startEstTestEnv } from "./est-test-env.ts";
@@ -83,22 +83,7 @@ describe("EstService (admin API, Connect JSON)", () => {
 });
 
 describe("chancery est (CLI)", () => {
-  const cli = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn("node_modules/.bin/node", ["src/cli/chancery.ts", ...args], {
-        env: {
-          PATH: process.env["PATH"],
-          CHANCERY_SERVER: `https://localhost:${t.env.gateway.listeners["admin"]!.port}`,
-          CHANCERY_TOKEN: t.env.adminToken,
-          CHANCERY_CA_FILE: path.join(t.env.dataDir, "root-ca.pem"),
-        },
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+  const cli = (args: string[]) => runCli(t.env, args);
 
   it("creates a label, mints a secret (chancery secret) a device enrolls with, and reports refusals", async () => {
     const created = await cli(["est", "label", "create", "iot", "--ca", "issuing", "--auth", "basic", "-o", "json"]);
