@@ -1,24 +1,12 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { expectInvalidArgument } from "../../test/support/refusal.ts";
 import type { EnrollmentSecret as CoreEnrollmentSecret } from "../core/enrollment-secrets/enrollment-secret-types.ts";
-import { ChanceryError } from "../core/errors.ts";
 import { EnrollmentSecretSchema } from "../gen/chancery/admin/v1/enrollment_secret_pb.js";
 import { scopeFromProto, secretInputFromProto, secretToProto } from "./enrollment-secret-conversions.ts";
 
 const endpointId = "11111111-2222-4333-8444-555555555555";
 const labelId = "66666666-7777-4888-9999-aaaaaaaaaaaa";
-
-const invalid = (fn: () => unknown, message: RegExp) => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ChanceryError);
-    expect((err as ChanceryError).code).toBe("invalid_argument");
-    expect((err as ChanceryError).message).toMatch(message);
-    return;
-  }
-  throw new Error("expected invalid_argument");
-};
 
 describe("enrollment secret conversions", () => {
   const record: CoreEnrollmentSecret = {
@@ -90,12 +78,15 @@ describe("enrollment secret conversions", () => {
       boundSubject: "CN=a",
       boundSans: ["ip:10.0.0.1"],
     });
-    invalid(() => secretInputFromProto(undefined, undefined), /^enrollment_secret\.scep_endpoint or .* is required/);
-    invalid(
+    expectInvalidArgument(
+      () => secretInputFromProto(undefined, undefined),
+      /^enrollment_secret\.scep_endpoint or .* is required/,
+    );
+    expectInvalidArgument(
       () => secretInputFromProto(create(EnrollmentSecretSchema, { boundSubject: "CN=a" }), undefined),
       /is required/,
     );
-    invalid(
+    expectInvalidArgument(
       () =>
         secretInputFromProto(
           create(EnrollmentSecretSchema, { scope: { case: "estLabel", value: `scepEndpoints/${endpointId}` } }),
@@ -103,7 +94,7 @@ describe("enrollment secret conversions", () => {
         ),
       /^enrollment_secret\.est_label must look like "estLabels\/\{id\}"/,
     );
-    invalid(
+    expectInvalidArgument(
       () =>
         secretInputFromProto(
           create(EnrollmentSecretSchema, { scope: { case: "estLabel", value: `estLabels/${labelId}` } }),
@@ -112,6 +103,9 @@ describe("enrollment secret conversions", () => {
       /^ttl must be a positive whole number of seconds/,
     );
     expect(scopeFromProto({ case: undefined })).toBeNull();
-    invalid(() => scopeFromProto({ case: "scepEndpoint", value: "scepEndpoints/" }), /^scep_endpoint must look like/);
+    expectInvalidArgument(
+      () => scopeFromProto({ case: "scepEndpoint", value: "scepEndpoints/" }),
+      /^scep_endpoint must look like/,
+    );
   });
 });

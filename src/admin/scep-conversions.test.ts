@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { expectInvalidArgument } from "../../test/support/refusal.ts";
 import { ChanceryError } from "../core/errors.ts";
 import type { ScepEndpoint as CoreScepEndpoint } from "../core/scep/scep-types.ts";
 import {
@@ -45,18 +46,6 @@ const intuneEndpoint: CoreScepEndpoint = {
   enabled: false,
   createdAt: new Date("2025-01-02T03:04:05Z"),
   updatedAt: new Date("2025-01-03T03:04:05Z"),
-};
-
-const invalid = (fn: () => unknown, message: RegExp) => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ChanceryError);
-    expect((err as ChanceryError).code).toBe("invalid_argument");
-    expect((err as ChanceryError).message).toMatch(message);
-    return;
-  }
-  throw new Error("expected invalid_argument");
 };
 
 /** The UpdateScepEndpoint path: current resource, patch and mask merged, then the core change. */
@@ -149,16 +138,28 @@ describe("SCEP endpoint conversions", () => {
       challengeMode: ScepEndpoint_ChallengeMode.NONE,
     };
     const read = (over: object) => () => newEndpointFromProto(create(ScepEndpointSchema, { ...base, ...over }));
-    invalid(read({ endpointName: "" }), /^scep_endpoint\.endpoint_name is required/);
-    invalid(read({ certificateAuthority: "" }), /^scep_endpoint\.certificate_authority is required/);
-    invalid(read({ certificateAuthority: "cas/1" }), /^scep_endpoint\.certificate_authority must look like/);
-    invalid(read({ profile: "" }), /^scep_endpoint\.profile is required/);
-    invalid(read({ challengeMode: ScepEndpoint_ChallengeMode.UNSPECIFIED }), /^scep_endpoint\.challenge_mode/);
-    invalid(read({ challengeMode: 42 }), /^scep_endpoint\.challenge_mode/);
-    invalid(read({ caCertificateMode: 9 }), /^scep_endpoint\.ca_certificate_mode/);
-    invalid(read({ challengeLifetime: { seconds: 60n, nanos: 5 } }), /^scep_endpoint\.challenge_lifetime must be/);
-    invalid(read({ challengeLifetime: { seconds: -1n } }), /^scep_endpoint\.challenge_lifetime must be/);
-    invalid(read({ nextCertificateAuthority: "profiles/x" }), /^scep_endpoint\.next_certificate_authority/);
+    expectInvalidArgument(read({ endpointName: "" }), /^scep_endpoint\.endpoint_name is required/);
+    expectInvalidArgument(read({ certificateAuthority: "" }), /^scep_endpoint\.certificate_authority is required/);
+    expectInvalidArgument(
+      read({ certificateAuthority: "cas/1" }),
+      /^scep_endpoint\.certificate_authority must look like/,
+    );
+    expectInvalidArgument(read({ profile: "" }), /^scep_endpoint\.profile is required/);
+    expectInvalidArgument(
+      read({ challengeMode: ScepEndpoint_ChallengeMode.UNSPECIFIED }),
+      /^scep_endpoint\.challenge_mode/,
+    );
+    expectInvalidArgument(read({ challengeMode: 42 }), /^scep_endpoint\.challenge_mode/);
+    expectInvalidArgument(read({ caCertificateMode: 9 }), /^scep_endpoint\.ca_certificate_mode/);
+    expectInvalidArgument(
+      read({ challengeLifetime: { seconds: 60n, nanos: 5 } }),
+      /^scep_endpoint\.challenge_lifetime must be/,
+    );
+    expectInvalidArgument(read({ challengeLifetime: { seconds: -1n } }), /^scep_endpoint\.challenge_lifetime must be/);
+    expectInvalidArgument(
+      read({ nextCertificateAuthority: "profiles/x" }),
+      /^scep_endpoint\.next_certificate_authority/,
+    );
   });
 
   it("turns an update mask into a change of exactly the named fields", () => {
@@ -208,8 +209,14 @@ describe("SCEP endpoint conversions", () => {
   });
 
   it("replaces a secret named in the mask only with a new value; '*' keeps the secrets not given", () => {
-    invalid(() => change(intuneEndpoint, {}, ["intune_client_secret"]), /^scep_endpoint\.intune_client_secret: give/);
-    invalid(() => change(intuneEndpoint, {}, ["*", "static_challenge"]), /^scep_endpoint\.static_challenge: give/);
+    expectInvalidArgument(
+      () => change(intuneEndpoint, {}, ["intune_client_secret"]),
+      /^scep_endpoint\.intune_client_secret: give/,
+    );
+    expectInvalidArgument(
+      () => change(intuneEndpoint, {}, ["*", "static_challenge"]),
+      /^scep_endpoint\.static_challenge: give/,
+    );
     const all = change(
       intuneEndpoint,
       {
@@ -222,9 +229,15 @@ describe("SCEP endpoint conversions", () => {
     expect(all).toMatchObject({ intuneClientSecret: "rotated", enabled: true, challengeMode: "intune" });
     expect(all).not.toHaveProperty("staticChallenge");
     expect(all).not.toHaveProperty("webhookSecret");
-    invalid(() => change(intuneEndpoint, { endpointName: "renamed" }, ["endpoint_name"]), /cannot be updated/);
-    invalid(() => change(intuneEndpoint, {}, ["ra_certificate"]), /cannot be updated/);
-    invalid(() => change(intuneEndpoint, {}, ["challenge_mode"]), /^scep_endpoint\.challenge_mode must be set/);
+    expectInvalidArgument(
+      () => change(intuneEndpoint, { endpointName: "renamed" }, ["endpoint_name"]),
+      /cannot be updated/,
+    );
+    expectInvalidArgument(() => change(intuneEndpoint, {}, ["ra_certificate"]), /cannot be updated/);
+    expectInvalidArgument(
+      () => change(intuneEndpoint, {}, ["challenge_mode"]),
+      /^scep_endpoint\.challenge_mode must be set/,
+    );
   });
 });
 
