@@ -7,9 +7,13 @@ import type { Clock } from "../../src/core/clock.ts";
 import { ocspErrorResponse } from "../../src/core/ocsp/ocsp-response-status.ts";
 import { createOcspService, type OcspService } from "../../src/core/ocsp/ocsp-service.ts";
 import { opensslOcspRequest, opensslReadResponse } from "../../src/core/ocsp/testing/openssl-ocsp.ts";
-import { opensslCsr } from "../../src/core/x509/testing/openssl.ts";
 import { subscribeToRevocations } from "../../src/store/ocsp-revocation-channel.ts";
-import { startBootstrappedCore, stopTestCore, type TestCore } from "../../test/support/bootstrapped-core.ts";
+import {
+  issueTlsServerCertificate,
+  startBootstrappedCore,
+  stopTestCore,
+  type TestCore,
+} from "../../test/support/bootstrapped-core.ts";
 import { testLogger } from "../../test/support/test-core.ts";
 import type { TestDatabase } from "../../test/support/test-database.ts";
 import { createRevocationListener } from "./routes.ts";
@@ -57,16 +61,7 @@ describe("OCSP handler: repeated requests answered by their raw bytes", () => {
     return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, parsed: () => parsed };
   }
 
-  async function issue(name: string) {
-    return core.issuance.issue({
-      caId: issuing.id,
-      profileName: "tls-server",
-      csrDer: opensslCsr({ subject: `/CN=${name}`, sans: `DNS:${name}` }),
-      approved: { sans: [{ type: "dns", value: name }] },
-      requester: admin.actor,
-      sourceProtocol: "admin",
-    });
-  }
+  const issue = (name: string) => issueTlsServerCertificate(core, issuing.id, name, admin.actor);
 
   /** openssl's reading of a response for `leafDer` ("cert0.pem: good" ...), verified. */
   function statusIn(body: Buffer, leafDer: Uint8Array): string {

@@ -1,5 +1,6 @@
 import type { CertificateAuthority } from "../../src/core/ca/certificate-authority.ts";
 import type { Clock } from "../../src/core/clock.ts";
+import { opensslCsr } from "../../src/core/x509/testing/openssl.ts";
 import { createTestCore } from "./test-core.ts";
 import { createTestDatabase, type TestDatabase } from "./test-database.ts";
 
@@ -54,4 +55,19 @@ export async function startBootstrappedCore(options: TestCoreOptions = {}): Prom
 export async function stopTestCore(db: TestDatabase | undefined, core: TestCore | undefined): Promise<void> {
   await core?.committer.close();
   await db?.drop();
+}
+
+/**
+ * A tls-server certificate for `name` (its CN and one DNS SAN, from an openssl CSR) issued by `caId` as an
+ * admin request of `requester`: what the OCSP and CRL tests revoke and look up.
+ */
+export function issueTlsServerCertificate(core: TestCore, caId: string, name: string, requester: string) {
+  return core.issuance.issue({
+    caId,
+    profileName: "tls-server",
+    csrDer: opensslCsr({ subject: `/CN=${name}`, sans: `DNS:${name}` }),
+    approved: { sans: [{ type: "dns", value: name }] },
+    requester,
+    sourceProtocol: "admin",
+  });
 }

@@ -1,7 +1,12 @@
 import { createHash } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import {
+  issueTlsServerCertificate,
+  startBootstrappedCore,
+  stopTestCore,
+  type TestCore,
+} from "../../../test/support/bootstrapped-core.ts";
 import { testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
@@ -10,7 +15,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { isChanceryError } from "../errors.ts";
 import { buildCaUrls } from "../profiles/ca-urls.ts";
 import type { RevocationReason } from "../revocation/revocation-reason.ts";
-import { certificatePem, createScratchDir, openssl, opensslCsr } from "../x509/testing/openssl.ts";
+import { certificatePem, createScratchDir, openssl } from "../x509/testing/openssl.ts";
 import { crlPem } from "./build-crl.ts";
 import { createCrlScheduler } from "./crl-scheduler.ts";
 import { type CrlServiceOptions, createCrlService } from "./crl-service.ts";
@@ -39,16 +44,7 @@ describe("CRL service", () => {
     });
   }
 
-  async function issue(name: string) {
-    return core.issuance.issue({
-      caId: issuing.id,
-      profileName: "tls-server",
-      csrDer: opensslCsr({ subject: `/CN=${name}`, sans: `DNS:${name}` }),
-      approved: { sans: [{ type: "dns", value: name }] },
-      requester: "user:crl-test",
-      sourceProtocol: "admin",
-    });
-  }
+  const issue = (name: string) => issueTlsServerCertificate(core, issuing.id, name, admin.actor);
 
   async function revoke(serialHex: string, reason: RevocationReason = "keyCompromise") {
     await core.issuance.revoke({ serialHex, reason }, admin);

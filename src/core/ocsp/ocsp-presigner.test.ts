@@ -1,7 +1,12 @@
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import {
+  issueTlsServerCertificate,
+  startBootstrappedCore,
+  stopTestCore,
+  type TestCore,
+} from "../../../test/support/bootstrapped-core.ts";
 import { testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { revokeCertificateRow } from "../../store/certificate-store.ts";
@@ -10,7 +15,6 @@ import { subscribeToRevocations } from "../../store/ocsp-revocation-channel.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import type { Clock } from "../clock.ts";
-import { opensslCsr } from "../x509/testing/openssl.ts";
 import { createOcspPresigner } from "./ocsp-presigner.ts";
 import { createOcspService, type OcspAnswer } from "./ocsp-service.ts";
 import type { OcspResponderService } from "./responder-service.ts";
@@ -43,16 +47,7 @@ describe("OCSP pre-signed responses in Postgres", () => {
   let trusted: Buffer[];
   const clock = movableClock();
 
-  async function issue(name: string) {
-    return core.issuance.issue({
-      caId: issuing.id,
-      profileName: "tls-server",
-      csrDer: opensslCsr({ subject: `/CN=${name}`, sans: `DNS:${name}` }),
-      approved: { sans: [{ type: "dns", value: name }] },
-      requester: "user:presign-test",
-      sourceProtocol: "admin",
-    });
-  }
+  const issue = (name: string) => issueTlsServerCertificate(core, issuing.id, name, admin.actor);
 
   const hasDueRow = (serialHex: string) =>
     db.pool.exists(sql.unsafe`SELECT 1 FROM ocsp_presign_due WHERE serial_hex = ${serialHex}`);

@@ -1,14 +1,18 @@
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import {
+  issueTlsServerCertificate,
+  startBootstrappedCore,
+  stopTestCore,
+  type TestCore,
+} from "../../../test/support/bootstrapped-core.ts";
 import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { subscribeToRevocations } from "../../store/ocsp-revocation-channel.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
 import type { Clock } from "../clock.ts";
-import { opensslCsr } from "../x509/testing/openssl.ts";
 import { createOcspResponseCache } from "./ocsp-response-cache.ts";
 import { ocspErrorResponse } from "./ocsp-response-status.ts";
 import { createOcspService, type OcspAnswer } from "./ocsp-service.ts";
@@ -38,16 +42,7 @@ describe("OCSP service", () => {
   let trusted: Buffer[];
   const clock = movableClock();
 
-  async function issue(name: string) {
-    return core.issuance.issue({
-      caId: issuing.id,
-      profileName: "tls-server",
-      csrDer: opensslCsr({ subject: `/CN=${name}`, sans: `DNS:${name}` }),
-      approved: { sans: [{ type: "dns", value: name }] },
-      requester: "user:ocsp-test",
-      sourceProtocol: "admin",
-    });
-  }
+  const issue = (name: string) => issueTlsServerCertificate(core, issuing.id, name, admin.actor);
 
   /** What openssl reads in a response for `leafDer`, verified against the chain. */
   function read(responseDer: Uint8Array, leafDer: Uint8Array, requestDer?: Uint8Array) {
