@@ -15,6 +15,7 @@ import { estSecretScope } from "../est/est-secret-scope.ts";
 import { createEstLabelService } from "../est/label-service.ts";
 import { createScepEndpointService } from "../scep/endpoint-service.ts";
 import { scepSecretScope } from "../scep/scep-secret-scope.ts";
+import type { ScepEndpointService } from "../scep/scep-types.ts";
 import { parseCsr } from "../x509/parse-csr.ts";
 import { opensslCsr } from "../x509/testing/openssl.ts";
 import { createEnrollmentSecretService, looksLikeEnrollmentSecret } from "./enrollment-secret-service.ts";
@@ -39,6 +40,7 @@ describe("one-time enrollment secrets", () => {
   let core: TestCore;
   let issuing: CertificateAuthority;
   let secrets: EnrollmentSecretService;
+  let endpoints: ScepEndpointService;
   /** A second replica: its own pool (its own connections), the same database. */
   let replicaPool: DatabasePool;
   let replica: EnrollmentSecretService;
@@ -58,7 +60,7 @@ describe("one-time enrollment secrets", () => {
 
   beforeAll(async () => {
     ({ db, core, issuing } = await startBootstrappedCore({ maxConnections: 12 }));
-    const endpoints = createScepEndpointService({
+    endpoints = createScepEndpointService({
       pool: db.pool,
       audit: core.audit,
       clock,
@@ -310,13 +312,6 @@ describe("one-time enrollment secrets", () => {
   });
 
   it("mints only where the protocol allows one-time secrets", async () => {
-    const endpoints = createScepEndpointService({
-      pool: db.pool,
-      audit: core.audit,
-      clock,
-      keyEncryption: core.keyEncryption,
-      logger: testLogger,
-    });
     const staticEndpoint = await endpoints.create(
       {
         name: "static-ep",
