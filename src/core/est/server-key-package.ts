@@ -2,7 +2,6 @@ import {
   constants,
   createCipheriv,
   createHash,
-  createPublicKey,
   diffieHellman,
   generateKeyPairSync,
   type KeyObject,
@@ -11,6 +10,7 @@ import {
   sign,
 } from "node:crypto";
 import { ChanceryError } from "../errors.ts";
+import { publicKeyObject } from "../keys/public-key-object.ts";
 import {
   bitString,
   contextConstructed,
@@ -140,7 +140,7 @@ export function isEncryptableTo(publicKeySpki: Uint8Array): boolean {
 
 function recipientInfoFor(recipient: KeyPackageRecipient, cek: Buffer): Uint8Array {
   const spki = readSubjectPublicKeyInfo(recipient.publicKeySpki);
-  const publicKey = createPublicKey({ key: Buffer.from(recipient.publicKeySpki), format: "der", type: "spki" });
+  const publicKey = publicKeyObject(recipient.publicKeySpki);
   if (spki.key.type === "rsa") {
     const encryptedKey = publicEncrypt(
       { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },

@@ -1,6 +1,7 @@
-import { createPublicKey, KeyObject } from "node:crypto";
+import { KeyObject } from "node:crypto";
 import { ChanceryError } from "../errors.ts";
 import type { KeyAlgorithm } from "./key-algorithm.ts";
+import { publicKeyObject } from "./public-key-object.ts";
 
 const rsaAlgorithms: Partial<Record<number, KeyAlgorithm>> = { 2048: "rsa-2048", 3072: "rsa-3072", 4096: "rsa-4096" };
 
@@ -67,7 +68,7 @@ export function keyAlgorithmOf(key: KeyObject | Uint8Array): KeyAlgorithm {
 
 function publicKeyFromSpki(spkiDer: Uint8Array): KeyObject {
   try {
-    return createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" });
+    return publicKeyObject(spkiDer);
   } catch (cause) {
     throw new ChanceryError("invalid_argument", "public key is not a valid SubjectPublicKeyInfo", { cause });
   }
