@@ -88,8 +88,8 @@ export function createCore(deps: {
     pool,
     audit,
     logger,
-    onBatch: (size, seconds) => {
-      metrics?.commitBatchSize.observe(size);
+    onBatch: (size, seconds, path) => {
+      metrics?.commitBatchSize.observe({ path }, size);
       deps.onCommitBatch?.(size, seconds);
     },
   });

@@ -26,7 +26,8 @@ export function createMetrics() {
     }),
     commitBatchSize: new Histogram({
       name: "chancery_issuance_commit_batch_size",
-      help: "Certificates committed per database transaction (group commit)",
+      help: "Certificates committed together (group commit), by how: one_statement, or locked (a transaction holding the audit head lock; many of these mean replicas contend for the head)",
+      labelNames: ["path"] as const,
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
       registers: [registry],
     }),

@@ -1,6 +1,7 @@
 import { type CommonQueryMethods, sql } from "slonik";
 import { z } from "zod";
 import type { AuditDetail, SealedAuditEvent } from "../core/audit/audit-event.ts";
+import { byteaText, type InsertTable, insertRows, insertTable } from "./row-insert.ts";
 
 const headRow = z.object({ seq: z.coerce.bigint(), hash: z.instanceof(Buffer) });
 
@@ -25,6 +26,32 @@ export async function readAuditHead(db: CommonQueryMethods): Promise<{ seq: bigi
   return db.one(sql.type(headRow)`SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1`);
 }
 
+const auditEventsTable = insertTable("audit_events", [
+  { name: "seq", type: "int8" },
+  { name: "occurred_at", type: "timestamptz" },
+  { name: "actor", type: "text" },
+  { name: "action", type: "text" },
+  { name: "target", type: "text" },
+  { name: "source_ip", type: "text" },
+  { name: "details", type: "text", jsonb: true },
+  { name: "prev_hash", type: "bytea" },
+  { name: "hash", type: "bytea" },
+]);
+
+function eventValues(e: SealedAuditEvent): (string | null)[] {
+  return [
+    e.seq.toString(),
+    e.occurredAt.toISOString(),
+    e.actor,
+    e.action,
+    e.target,
+    e.sourceIp,
+    JSON.stringify(e.details),
+    byteaText(e.prevHash),
+    byteaText(e.hash),
+  ];
+}
+
 /**
  * One statement for a whole sealed batch: a multi-row INSERT of the events
  * and the new head (a data-modifying WITH runs whether or not it is read;
@@ -34,24 +61,41 @@ export async function insertAuditEvents(tx: CommonQueryMethods, events: SealedAu
   if (events.length === 0) return;
   const last = events[events.length - 1]!;
   await tx.query(sql.unsafe`
-    WITH inserted AS (
-      INSERT INTO audit_events (seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash)
-      SELECT seq, occurred_at, actor, action, target, source_ip, details::jsonb, prev_hash, hash
-      FROM ${sql.unnest(
-        events.map((e) => [
-          e.seq.toString(),
-          e.occurredAt.toISOString(),
-          e.actor,
-          e.action,
-          e.target,
-          e.sourceIp,
-          JSON.stringify(e.details),
-          `\\x${e.prevHash.toString("hex")}`,
-          `\\x${e.hash.toString("hex")}`,
-        ]),
-        ["int8", "timestamptz", "text", "text", "text", "text", "text", "bytea", "bytea"],
-      )} AS t(seq, occurred_at, actor, action, target, source_ip, details, prev_hash, hash))
+    WITH inserted AS (${insertRows(auditEventsTable, events.map(eventValues))})
     UPDATE audit_chain_head SET seq = ${last.seq.toString()}::bigint, hash = ${sql.binary(last.hash)} WHERE id = 1`);
+}
+
+/**
+ * `rows` and a sealed run of `events` in one statement, which commits on
+ * its own (docs/decisions/0015-one-statement-issuance-commit.md), on
+ * condition that the chain head is still `expected`, the head the events
+ * were sealed after. The head is moved by a guarded UPDATE that every
+ * INSERT waits on: when another writer moved the head first, the UPDATE
+ * matches nothing (Postgres re-reads the row once that writer commits) and
+ * nothing at all is written. Returns whether it was.
+ */
+export async function insertWithAuditEventsIfHeadIs(
+  db: CommonQueryMethods,
+  expected: { seq: bigint; hash: Buffer },
+  events: SealedAuditEvent[],
+  rows: ReadonlyMap<InsertTable, (string | null)[][]>,
+): Promise<boolean> {
+  const last = events[events.length - 1];
+  if (!last) throw new Error("insertWithAuditEventsIfHeadIs needs at least one event");
+  const headAdvanced = sql.fragment`EXISTS (SELECT FROM head)`;
+  const writes = [...rows].map(
+    ([table, values], i) =>
+      sql.fragment`${sql.identifier([`rows_${i}`])} AS (${insertRows(table, values, headAdvanced)})`,
+  );
+  writes.push(sql.fragment`events AS (${insertRows(auditEventsTable, events.map(eventValues), headAdvanced)})`);
+  const result = await db.oneFirst(sql.unsafe`
+    WITH head AS (
+      UPDATE audit_chain_head SET seq = ${last.seq.toString()}::bigint, hash = ${sql.binary(last.hash)}
+      WHERE id = 1 AND seq = ${expected.seq.toString()}::bigint AND hash = ${sql.binary(expected.hash)}
+      RETURNING seq),
+    ${sql.join(writes, sql.fragment`, `)}
+    SELECT count(*)::int FROM head`);
+  return result === 1;
 }
 
 /** Events with seq > afterSeq in chain order, at most `limit` of them. */

@@ -1,5 +1,6 @@
 import { type CommonQueryMethods, type QuerySqlToken, SchemaValidationError, sql } from "slonik";
 import { z } from "zod/v4";
+import { byteaText, insertTable, type TableRow } from "./row-insert.ts";
 
 export interface NewCertificateRow {
   id: string;
@@ -66,49 +67,44 @@ async function maybeOne<T>(db: CommonQueryMethods, schema: z.ZodType<T>, query: 
 const columns = sql.fragment`id, ca_id, profile_id, serial_hex, fingerprint_sha256, subject, sans, not_before, not_after,
   der, requester, source_protocol, status, revoked_at, revocation_reason, issued_at`;
 
-/** One multi-row INSERT for a whole batch (the group-commit write path). */
-export async function insertCertificates(tx: CommonQueryMethods, rows: NewCertificateRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await tx.query(sql.unsafe`
-    INSERT INTO certificates (id, ca_id, profile_id, serial_hex, fingerprint_sha256, subject, sans, not_before,
-      not_after, der, requester, source_protocol, issued_at, request_id)
-    SELECT id, ca_id, profile_id, serial_hex, fingerprint_sha256, subject, sans::jsonb, not_before, not_after, der,
-      requester, source_protocol, issued_at, request_id
-    FROM ${sql.unnest(
-      rows.map((r) => [
-        r.id,
-        r.caId,
-        r.profileId,
-        r.serialHex,
-        r.fingerprintSha256,
-        r.subject,
-        JSON.stringify(r.sans),
-        r.notBefore.toISOString(),
-        r.notAfter.toISOString(),
-        `\\x${r.der.toString("hex")}`,
-        r.requester,
-        r.sourceProtocol,
-        r.issuedAt.toISOString(),
-        r.requestId,
-      ]),
-      [
-        "uuid",
-        "uuid",
-        "uuid",
-        "text",
-        "text",
-        "text",
-        "text",
-        "timestamptz",
-        "timestamptz",
-        "bytea",
-        "text",
-        "text",
-        "timestamptz",
-        "text",
-      ],
-    )} AS t(id, ca_id, profile_id, serial_hex, fingerprint_sha256, subject, sans, not_before, not_after, der,
-      requester, source_protocol, issued_at, request_id)`);
+const certificatesTable = insertTable("certificates", [
+  { name: "id", type: "uuid" },
+  { name: "ca_id", type: "uuid" },
+  { name: "profile_id", type: "uuid" },
+  { name: "serial_hex", type: "text" },
+  { name: "fingerprint_sha256", type: "text" },
+  { name: "subject", type: "text" },
+  { name: "sans", type: "text", jsonb: true },
+  { name: "not_before", type: "timestamptz" },
+  { name: "not_after", type: "timestamptz" },
+  { name: "der", type: "bytea" },
+  { name: "requester", type: "text" },
+  { name: "source_protocol", type: "text" },
+  { name: "issued_at", type: "timestamptz" },
+  { name: "request_id", type: "text" },
+]);
+
+/** A certificate as a row the group-commit write path batches with others. */
+export function certificateTableRow(r: NewCertificateRow): TableRow {
+  return {
+    table: certificatesTable,
+    values: [
+      r.id,
+      r.caId,
+      r.profileId,
+      r.serialHex,
+      r.fingerprintSha256,
+      r.subject,
+      JSON.stringify(r.sans),
+      r.notBefore.toISOString(),
+      r.notAfter.toISOString(),
+      byteaText(r.der),
+      r.requester,
+      r.sourceProtocol,
+      r.issuedAt.toISOString(),
+      r.requestId,
+    ],
+  };
 }
 
 export async function findCertificateBySerial(

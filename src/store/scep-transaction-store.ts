@@ -1,5 +1,6 @@
 import { type CommonQueryMethods, sql } from "slonik";
 import { z } from "zod";
+import { byteaText, insertRows, insertTable, type TableRow } from "./row-insert.ts";
 
 const transactionRow = z.object({
   id: z.string(),
@@ -60,20 +61,64 @@ export async function insertScepTransaction(
   row: NewScepTransaction,
   decided: NewScepTransactionState,
 ): Promise<boolean> {
-  const serialHex = decided.state === "issued" ? decided.certificateSerialHex : null;
-  const failInfo = decided.state === "failed" ? decided.failInfo : null;
-  const reason = decided.state === "failed" ? decided.reason : null;
+  const { table, values } = scepTransactionTableRow(row, decided);
   const inserted = await db.maybeOneFirst(sql.type(z.object({ id: z.string() }))`
-    INSERT INTO scep_transactions (id, endpoint_id, transaction_id, message_type, sender_nonce, public_key_sha256,
-      subject_der, csr_der, state, certificate_serial_hex, fail_info, failure_reason, challenge_mode,
-      replaces_serial_hex, source_ip, created_at, updated_at)
-    VALUES (${row.id}, ${row.endpointId}, ${row.transactionId}, ${row.messageType}, ${sql.binary(row.senderNonce)},
-      ${sql.binary(row.publicKeySha256)}, ${sql.binary(row.subjectDer)},
-      ${sql.binary(row.csrDer)}, ${decided.state}, ${serialHex}, ${failInfo}, ${reason}, ${row.challengeMode},
-      ${row.replacesSerialHex}, ${row.sourceIp}, ${sql.timestamp(row.now)}, ${sql.timestamp(row.now)})
+    ${insertRows(table, [values])}
     ON CONFLICT (endpoint_id, sender_nonce) DO NOTHING
     RETURNING id`);
   return inserted !== null;
+}
+
+const scepTransactionsTable = insertTable("scep_transactions", [
+  { name: "id", type: "uuid" },
+  { name: "endpoint_id", type: "uuid" },
+  { name: "transaction_id", type: "text" },
+  { name: "message_type", type: "int2" },
+  { name: "sender_nonce", type: "bytea" },
+  { name: "public_key_sha256", type: "bytea" },
+  { name: "subject_der", type: "bytea" },
+  { name: "csr_der", type: "bytea" },
+  { name: "state", type: "text" },
+  { name: "certificate_serial_hex", type: "text" },
+  { name: "fail_info", type: "int2" },
+  { name: "failure_reason", type: "text" },
+  { name: "challenge_mode", type: "text" },
+  { name: "replaces_serial_hex", type: "text" },
+  { name: "source_ip", type: "text" },
+  { name: "created_at", type: "timestamptz" },
+  { name: "updated_at", type: "timestamptz" },
+]);
+
+/**
+ * A new transaction as a row, for insertScepTransaction or for the issuance
+ * commit that writes it with its certificate (IssuanceAlongside). Written
+ * that way the row has no ON CONFLICT: a taken nonce fails the commit, and
+ * nothing is issued.
+ */
+export function scepTransactionTableRow(row: NewScepTransaction, decided: NewScepTransactionState): TableRow {
+  const now = row.now.toISOString();
+  return {
+    table: scepTransactionsTable,
+    values: [
+      row.id,
+      row.endpointId,
+      row.transactionId,
+      String(row.messageType),
+      byteaText(row.senderNonce),
+      byteaText(row.publicKeySha256),
+      byteaText(row.subjectDer),
+      byteaText(row.csrDer),
+      decided.state,
+      decided.state === "issued" ? decided.certificateSerialHex : null,
+      decided.state === "failed" ? String(decided.failInfo) : null,
+      decided.state === "failed" ? decided.reason : null,
+      row.challengeMode,
+      row.replacesSerialHex,
+      row.sourceIp,
+      now,
+      now,
+    ],
+  };
 }
 
 export async function findScepTransactionByNonce(

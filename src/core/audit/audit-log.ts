@@ -3,10 +3,12 @@ import {
   type AuditEventFilter,
   findAuditEvents,
   insertAuditEvents,
+  insertWithAuditEventsIfHeadIs,
   lockAuditHead,
   readAuditEvents,
   readAuditHead,
 } from "../../store/audit-store.ts";
+import { rowsByTable, type TableRow } from "../../store/row-insert.ts";
 
 export type { AuditEventFilter };
 
@@ -22,6 +24,16 @@ export interface AuditLog {
    * (see issuance-committer.ts) so one lock covers many events.
    */
   appendInTransaction(tx: CommonQueryMethods, events: AuditEventInput[]): Promise<SealedAuditEvent[]>;
+  /**
+   * Writes `rows` and seals `events` after them in one statement that
+   * commits on its own, without locking the chain head first: the events are
+   * sealed after the head this process last saw, and nothing is written if
+   * another writer has moved it since (docs/decisions/0015). Returns the
+   * sealed events, or undefined when nothing was written (no head seen yet,
+   * or it moved); the caller then takes the locking path, which learns the
+   * head again.
+   */
+  appendWithRows(rows: readonly TableRow[], events: AuditEventInput[]): Promise<SealedAuditEvent[] | undefined>;
   /** Appends in a transaction of its own. */
   append(events: AuditEventInput[]): Promise<SealedAuditEvent[]>;
   verify(options?: { pageSize?: number }): Promise<AuditChainReport>;
@@ -39,9 +51,11 @@ export type AuditChainReport =
 export function createAuditLog(deps: { pool: DatabasePool; clock: Clock }): AuditLog {
   const { pool, clock } = deps;
 
-  async function appendInTransaction(tx: CommonQueryMethods, events: AuditEventInput[]): Promise<SealedAuditEvent[]> {
-    if (events.length === 0) return [];
-    const head = await lockAuditHead(tx);
+  // The head as this process last wrote or read it: a hint for appendWithRows, which fails safely when it is
+  // stale (another replica, or a transaction that rolled back).
+  let lastSeenHead: { seq: bigint; hash: Buffer } | undefined;
+
+  function seal(head: { seq: bigint; hash: Buffer }, events: AuditEventInput[]): SealedAuditEvent[] {
     let prevHash = head.hash;
     let seq = head.seq;
     const sealed: SealedAuditEvent[] = [];
@@ -63,8 +77,33 @@ export function createAuditLog(deps: { pool: DatabasePool; clock: Clock }): Audi
       sealed.push({ ...event, prevHash, hash });
       prevHash = hash;
     }
-    await insertAuditEvents(tx, sealed);
     return sealed;
+  }
+
+  function headAfter(sealed: SealedAuditEvent[]): { seq: bigint; hash: Buffer } {
+    const last = sealed[sealed.length - 1]!;
+    return { seq: last.seq, hash: last.hash };
+  }
+
+  async function appendInTransaction(tx: CommonQueryMethods, events: AuditEventInput[]): Promise<SealedAuditEvent[]> {
+    if (events.length === 0) return [];
+    const sealed = seal(await lockAuditHead(tx), events);
+    await insertAuditEvents(tx, sealed);
+    lastSeenHead = headAfter(sealed);
+    return sealed;
+  }
+
+  async function appendWithRows(
+    rows: readonly TableRow[],
+    events: AuditEventInput[],
+  ): Promise<SealedAuditEvent[] | undefined> {
+    const expected = lastSeenHead;
+    if (!expected || events.length === 0) return undefined;
+    const sealed = seal(expected, events);
+    const written = await insertWithAuditEventsIfHeadIs(pool, expected, sealed, rowsByTable(rows));
+    // Only a head we wrote ourselves is worth guessing from next time; a moved one is learnt under the lock.
+    if (lastSeenHead === expected) lastSeenHead = written ? headAfter(sealed) : undefined;
+    return written ? sealed : undefined;
   }
 
   async function verify(options: { pageSize?: number } = {}): Promise<AuditChainReport> {
@@ -109,6 +148,7 @@ export function createAuditLog(deps: { pool: DatabasePool; clock: Clock }): Audi
 
   return {
     appendInTransaction,
+    appendWithRows,
     append: (events) => pool.transaction((tx) => appendInTransaction(tx, events)),
     verify,
     find: (filter, page) => findAuditEvents(pool, filter, page),

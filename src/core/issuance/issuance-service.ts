@@ -31,7 +31,7 @@ import {
 } from "./build-end-entity-certificate.ts";
 import { type CertificateFilter, type CertificatePage, listCertificates } from "./certificate-listing.ts";
 import { type CertificateRecord, toCertificateRecord } from "./certificate-record.ts";
-import type { IssuanceCommitter } from "./issuance-committer.ts";
+import type { IssuanceAlongside, IssuanceCommitter, IssuanceRecord } from "./issuance-committer.ts";
 import type { IssuanceRequest } from "./issuance-request.ts";
 import { createPolicyChecker, type PolicyChecker } from "./policy-check.ts";
 
@@ -58,16 +58,32 @@ export interface RevocationResult {
   readonly changed: boolean;
 }
 
-/** What a front end commits together with the certificate it asked for. */
-export interface IssuanceCommitHook {
-  /**
-   * Runs in the transaction that stores the certificate (see
-   * IssuanceRecord.alsoInTransaction): one commit, one fsync and one lock of
-   * the audit chain head per batch instead of a second transaction per
-   * certificate. Returns the front end's audit events; throwing refuses the
-   * certificate.
-   */
-  alsoInTransaction(tx: CommonQueryMethods, issued: { id: string; serialHex: string }): Promise<AuditEventInput[]>;
+/**
+ * What a front end commits together with the certificate it asked for: one
+ * commit, one fsync and one move of the audit chain head per batch instead
+ * of a second transaction per certificate.
+ */
+export type IssuanceCommitHook =
+  | {
+      /**
+       * Rows and events known before the commit (IssuanceRecord.alongside):
+       * a batch of such records is written in one statement.
+       */
+      alongside(issued: IssuedIdentity): IssuanceAlongside;
+    }
+  | {
+      /**
+       * Runs in the transaction that stores the certificate (see
+       * IssuanceRecord.alsoInTransaction). Returns the front end's audit
+       * events; throwing refuses the certificate.
+       */
+      alsoInTransaction(tx: CommonQueryMethods, issued: IssuedIdentity): Promise<AuditEventInput[]>;
+    };
+
+/** The stored certificate's row id and serial, before it is committed. */
+export interface IssuedIdentity {
+  readonly id: string;
+  readonly serialHex: string;
 }
 
 export interface IssuanceService {
@@ -251,7 +267,7 @@ export function createIssuanceService(deps: {
             fingerprintSha256: issued.fingerprintSha256,
           },
         },
-        alsoInTransaction: hook && ((tx) => hook.alsoInTransaction(tx, { id, serialHex: issued.serialHex })),
+        ...commitHookParts(hook, { id, serialHex: issued.serialHex }),
       });
       deps.metrics?.certificatesIssued.inc({
         ca: ctx.caId,
@@ -411,4 +427,13 @@ function normalizeSerial(serial: string): string {
   if (!/^[0-9a-f]{1,40}$/.test(hex))
     throw new ChanceryError("invalid_argument", `"${serial}" is not a hex serial number`);
   return hex.replace(/^(00)+(?=[0-9a-f]{2})/, "");
+}
+
+function commitHookParts(
+  hook: IssuanceCommitHook | undefined,
+  issued: IssuedIdentity,
+): Pick<IssuanceRecord, "alongside" | "alsoInTransaction"> {
+  if (!hook) return {};
+  if ("alongside" in hook) return { alongside: hook.alongside(issued) };
+  return { alsoInTransaction: (tx) => hook.alsoInTransaction(tx, issued) };
 }

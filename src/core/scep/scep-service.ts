@@ -8,6 +8,7 @@ import {
   type NewScepTransaction,
   type ScepTransactionOutcome,
   type ScepTransactionRow,
+  scepTransactionTableRow,
   settleScepTransaction,
 } from "../../store/scep-transaction-store.ts";
 import type { AuditDetail, AuditEventInput } from "../audit/audit-event.ts";
@@ -19,7 +20,7 @@ import type { EnrollmentSecretService } from "../enrollment-secrets/enrollment-s
 import { ChanceryError, isChanceryError } from "../errors.ts";
 import type { CertificateRecord } from "../issuance/certificate-record.ts";
 import { createCsrSanReader } from "../issuance/csr-san-reader.ts";
-import type { IssuanceService } from "../issuance/issuance-service.ts";
+import type { IssuanceCommitHook, IssuanceService } from "../issuance/issuance-service.ts";
 import { sanOf } from "../issuance/requested-sans.ts";
 import type { ProfileService } from "../profiles/profile-service.ts";
 import type { RequestService } from "../requests/request-service.ts";
@@ -579,20 +580,31 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       } else {
         // The transaction is settled in the commit that stores the certificate: a device is never
         // answered from a row that says pending while its certificate exists, and the two cost one commit.
-        const issued = await deps.issuance.issue(issuanceInput, {
+        const issuedOutcome = (serialHex: string) => ({ state: "issued", certificateSerialHex: serialHex }) as const;
+        const extra = { sourceIp, replaces: renewed?.serialHex };
+        // Decided at once: the row is known before the commit and goes in the certificate's statement
+        // (decision 0015); a racing copy that took the nonce first makes it fail, with nothing issued.
+        const recordAtOnce: IssuanceCommitHook = {
+          alongside(certificate) {
+            const outcome = issuedOutcome(certificate.serialHex);
+            return {
+              rows: [scepTransactionTableRow(newRow, outcome)],
+              events: outcomeEvents(row, endpoint, outcome, extra),
+              duplicateError: () => new NonceTakenError(),
+            };
+          },
+        };
+        // Claimed pending earlier: settled in the certificate's transaction, if nothing settled it meanwhile.
+        const settleClaimed: IssuanceCommitHook = {
           async alsoInTransaction(tx, certificate) {
-            const outcome = { state: "issued", certificateSerialHex: certificate.serialHex } as const;
-            const extra = { sourceIp, replaces: renewed?.serialHex };
-            if (decidedAtOnce) {
-              if (!(await insertScepTransaction(tx, newRow, outcome))) throw new NonceTakenError();
-              return outcomeEvents(row, endpoint, outcome, extra);
-            }
+            const outcome = issuedOutcome(certificate.serialHex);
             const events = await settleInTransaction(tx, row, endpoint, outcome, extra);
             if (!events)
               throw new ChanceryError("failed_precondition", "the SCEP transaction was settled while it was issued");
             return events;
           },
-        });
+        };
+        const issued = await deps.issuance.issue(issuanceInput, decidedAtOnce ? recordAtOnce : settleClaimed);
         result = { kind: "issued", serialHex: issued.serialHex, der: issued.der };
       }
     } catch (err) {
