@@ -14,7 +14,6 @@ export interface InsertColumn {
 /** A table's insertable columns, with the SQL for them built once. */
 export interface InsertTable {
   readonly name: string;
-  readonly columns: readonly InsertColumn[];
   readonly types: readonly string[];
   readonly names: ListSqlToken;
   readonly selected: ListSqlToken;
@@ -35,7 +34,6 @@ export function insertTable(name: string, columns: readonly InsertColumn[]): Ins
   const identifiers = columns.map((c) => sql.identifier([c.name]));
   return {
     name,
-    columns,
     types: columns.map((c) => c.type),
     names: sql.join(identifiers, sql.fragment`, `),
     selected: sql.join(
