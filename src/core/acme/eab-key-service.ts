@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
 import { z } from "zod";
 import { findAcmeDirectoryById } from "../../store/acme-directory-store.ts";
@@ -18,6 +17,7 @@ import type { KeyEncryption } from "../ca/key-encryption.ts";
 import type { Clock } from "../clock.ts";
 import { ChanceryError } from "../errors.ts";
 import { decodePageCursor, encodePageCursor, keysetPage, pageSizeWithin } from "../page-cursor.ts";
+import { commandLineSafeBytes } from "./command-line-safe-bytes.ts";
 
 /** An external account binding key as listed: everything but the HMAC key itself. */
 export interface AcmeEabKey {
@@ -130,8 +130,8 @@ export function createAcmeEabKeyService(deps: {
       if (expiresAt && expiresAt.getTime() <= now.getTime())
         throw new ChanceryError("invalid_argument", "expire_time: must be in the future");
       // 128 bits: the key id is a public name, but an unguessable one costs nothing.
-      const keyId = randomBytes(16).toString("base64url");
-      const hmacKey = randomBytes(32);
+      const keyId = commandLineSafeBytes(16).toString("base64url");
+      const hmacKey = commandLineSafeBytes(32);
       try {
         await pool.transaction(async (tx) => {
           await requireDirectory(tx, directoryId);
