@@ -1,5 +1,6 @@
 import { type CommonQueryMethods, sql } from "slonik";
 import { z } from "zod";
+import { byteaText } from "./row-insert.ts";
 
 const tokenRow = z.object({
   user_id: z.string(),
@@ -77,7 +78,7 @@ export async function recordTokenUses(
   await db.query(sql.unsafe`
     UPDATE personal_access_tokens AS p SET last_used_at = u.used_at
     FROM ${sql.unnest(
-      uses.map((u) => [u.userId, `\\x${u.tokenHash.toString("hex")}`, u.usedAt.toISOString()]),
+      uses.map((u) => [u.userId, byteaText(u.tokenHash), u.usedAt.toISOString()]),
       ["uuid", "bytea", "timestamptz"],
     )} AS u(user_id, token_hash, used_at)
     WHERE p.user_id = u.user_id AND p.token_hash = u.token_hash
