@@ -1,4 +1,10 @@
-import { type CommonQueryMethods, type FragmentSqlToken, type ListSqlToken, sql } from "slonik";
+import {
+  type CommonQueryMethods,
+  type FragmentSqlToken,
+  type IdentifierSqlToken,
+  type ListSqlToken,
+  sql,
+} from "slonik";
 
 /**
  * A column of a multi-row INSERT sent through unnest(): the Postgres type of
@@ -14,6 +20,7 @@ export interface InsertColumn {
 /** A table's insertable columns, with the SQL for them built once. */
 export interface InsertTable {
   readonly name: string;
+  readonly identifier: IdentifierSqlToken;
   readonly types: readonly string[];
   readonly names: ListSqlToken;
   readonly selected: ListSqlToken;
@@ -34,6 +41,7 @@ export function insertTable(name: string, columns: readonly InsertColumn[]): Ins
   const identifiers = columns.map((c) => sql.identifier([c.name]));
   return {
     name,
+    identifier: sql.identifier([name]),
     types: columns.map((c) => c.type),
     names: sql.join(identifiers, sql.fragment`, `),
     selected: sql.join(
@@ -56,8 +64,8 @@ export function insertRows(
 ): FragmentSqlToken {
   const from = sql.fragment`FROM ${sql.unnest(rows as (string | null)[][], table.types as string[])} AS t(${table.names})`;
   return onlyIf
-    ? sql.fragment`INSERT INTO ${sql.identifier([table.name])} (${table.names}) SELECT ${table.selected} ${from} WHERE ${onlyIf}`
-    : sql.fragment`INSERT INTO ${sql.identifier([table.name])} (${table.names}) SELECT ${table.selected} ${from}`;
+    ? sql.fragment`INSERT INTO ${table.identifier} (${table.names}) SELECT ${table.selected} ${from} WHERE ${onlyIf}`
+    : sql.fragment`INSERT INTO ${table.identifier} (${table.names}) SELECT ${table.selected} ${from}`;
 }
 
 /** The rows grouped by table, tables in the order they first appear. */

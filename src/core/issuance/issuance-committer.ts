@@ -152,7 +152,6 @@ export function createIssuanceCommitter(deps: {
 export type CommitPath = "one_statement" | "locked";
 
 function refusal(record: IssuanceRecord, err: unknown): Error {
-  if (err instanceof ChanceryError) return err;
   const duplicate = record.alongside?.duplicateError;
   if (duplicate && isUniqueViolation(err) && record.alongside?.rows.some((r) => r.table.name === tableOf(err)))
     return duplicate();
