@@ -91,6 +91,13 @@ describe("issuance committer (decision 0015)", () => {
     ) as Promise<number>;
   }
 
+  /** How many of the front end's rows have an id LIKE `pattern`. */
+  async function notesLike(pattern: string): Promise<number> {
+    return db.pool.oneFirst(
+      sql.unsafe`SELECT count(*)::int FROM committer_test_notes WHERE id LIKE ${pattern}`,
+    ) as Promise<number>;
+  }
+
   async function chainIsSound(): Promise<void> {
     const report = await core.audit.verify();
     expect(
@@ -110,10 +117,7 @@ describe("issuance committer (decision 0015)", () => {
     expect(paths.slice(1)).toEqual(["one_statement"]);
     expect(sizes.slice(1)).toEqual([5]);
     expect(await stored(serials)).toBe(5);
-    const notes = await db.pool.oneFirst(
-      sql.unsafe`SELECT count(*)::int FROM committer_test_notes WHERE id LIKE 'batch-%'`,
-    );
-    expect(notes).toBe(5);
+    expect(await notesLike("batch-%")).toBe(5);
     await chainIsSound();
     await committer.close();
   });
@@ -168,9 +172,7 @@ describe("issuance committer (decision 0015)", () => {
     release();
     await otherTransaction;
     expect(await attempt).toBeUndefined();
-    expect(
-      await db.pool.oneFirst(sql.unsafe`SELECT count(*)::int FROM committer_test_notes WHERE id = 'while-locked'`),
-    ).toBe(0);
+    expect(await notesLike("while-locked")).toBe(0);
     await chainIsSound();
     await Promise.all([a.committer.close(), b.committer.close()]);
   });
@@ -186,9 +188,7 @@ describe("issuance committer (decision 0015)", () => {
       }),
     );
     expect(await stored(serials)).toBe(60);
-    expect(
-      await db.pool.oneFirst(sql.unsafe`SELECT count(*)::int FROM committer_test_notes WHERE id LIKE 'race-%'`),
-    ).toBe(60);
+    expect(await notesLike("race-%")).toBe(60);
     expect(a.sizes.reduce((n, s) => n + s, 0)).toBe(30);
     expect(b.sizes.reduce((n, s) => n + s, 0)).toBe(30);
     await chainIsSound();
