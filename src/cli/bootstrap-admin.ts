@@ -80,6 +80,7 @@ async function main(): Promise<number> {
     const pool = await createDatabasePool(database.uri, {
       maxConnections: 2,
       statementTimeoutMs: config.database.statementTimeoutMs,
+      preparedStatements: config.database.preparedStatements,
     });
     try {
       const audit = createAuditLog({ pool, clock: systemClock });

@@ -63,6 +63,13 @@ export const configSchema = z
         url: z.string().min(1).optional(),
         maxConnections: z.number().int().min(2).max(200).default(10),
         statementTimeoutMs: z.number().int().min(100).default(30_000),
+        /**
+         * Server-side prepared statements for the statements sent most
+         * (decision 0016). Turn off behind a pooler in transaction mode that
+         * does not track them (PgBouncer before 1.21, or without
+         * max_prepared_statements).
+         */
+        preparedStatements: z.boolean().default(true),
       })
       .strict()
       .default({}),

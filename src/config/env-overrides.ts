@@ -13,6 +13,7 @@ export const envOverrides: ReadonlyArray<{
   { env: "DATABASE_URL", path: ["database", "url"], type: "string" },
   { env: "CHANCERY_DATABASE_URL", path: ["database", "url"], type: "string" },
   { env: "CHANCERY_DATABASE_MAX_CONNECTIONS", path: ["database", "maxConnections"], type: "number" },
+  { env: "CHANCERY_DATABASE_PREPARED_STATEMENTS", path: ["database", "preparedStatements"], type: "boolean" },
   { env: "CHANCERY_KEY_ENCRYPTION_KEY", path: ["keyEncryptionKey"], type: "string" },
   { env: "CHANCERY_KEY_ENCRYPTION_KEY_FILE", path: ["keyEncryptionKeyFile"], type: "string" },
   { env: "CHANCERY_LISTEN_ACME", path: ["listen", "acme"], type: "string" },

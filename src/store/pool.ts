@@ -1,4 +1,5 @@
 import { createPool, type DatabasePool } from "slonik";
+import { createPreparingDriverFactory } from "./prepared-statements.ts";
 import { resultParserInterceptor } from "./result-parser.ts";
 
 export type { DatabasePool };
@@ -9,7 +10,7 @@ export type { DatabasePool };
  */
 export async function createDatabasePool(
   connectionUri: string,
-  options: { maxConnections: number; statementTimeoutMs: number },
+  options: { maxConnections: number; statementTimeoutMs: number; preparedStatements?: boolean },
 ): Promise<DatabasePool> {
   return createPool(connectionUri, {
     maximumPoolSize: options.maxConnections,
@@ -29,5 +30,7 @@ export async function createDatabasePool(
     // connection), no SET, no temporary tables, and LISTEN has its own client.
     resetConnection: async () => {},
     interceptors: [resultParserInterceptor],
+    // Off for connection poolers that hand one session's statements to another backend (decision 0016).
+    ...(options.preparedStatements !== false ? { driverFactory: createPreparingDriverFactory() } : {}),
   });
 }
