@@ -1,16 +1,15 @@
 import {
-  constants,
   createCipheriv,
   createHash,
   diffieHellman,
   generateKeyPairSync,
   type KeyObject,
-  publicEncrypt,
   randomBytes,
   sign,
 } from "node:crypto";
 import { ChanceryError } from "../errors.ts";
 import { publicKeyObject } from "../keys/public-key-object.ts";
+import { rsaEncryptKey } from "../keys/rsa-key-transport.ts";
 import {
   bitString,
   contextConstructed,
@@ -142,10 +141,7 @@ function recipientInfoFor(recipient: KeyPackageRecipient, cek: Buffer): Uint8Arr
   const spki = readSubjectPublicKeyInfo(recipient.publicKeySpki);
   const publicKey = publicKeyObject(recipient.publicKeySpki);
   if (spki.key.type === "rsa") {
-    const encryptedKey = publicEncrypt(
-      { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
-      cek,
-    );
+    const encryptedKey = rsaEncryptKey(publicKey, { padding: "oaep", oaepHash: "sha256" }, cek);
     const sha256 = sequence([derOid(oids.sha256)]);
     // RFC 4055 §4.1 RSAES-OAEP-params: [0] hashAlgorithm, [1] maskGenAlgorithm (MGF1 with the same hash).
     const oaepParameters = sequence([

@@ -1,4 +1,5 @@
-import { constants, createDecipheriv, privateDecrypt } from "node:crypto";
+import { createDecipheriv } from "node:crypto";
+import { rsaDecryptKey } from "../../keys/rsa-key-transport.ts";
 import { readOid } from "../../x509/der-reader.ts";
 import { contextPrimitive, tags } from "../../x509/der-writer.ts";
 import { type CertificateView, readCertificate } from "../../x509/parse-certificate.ts";
@@ -261,18 +262,13 @@ function decryptContentKey(
 ): Uint8Array {
   let key: Buffer;
   try {
-    key =
+    key = rsaDecryptKey(
+      recipient.privateKey,
       transport.keyTransport === "rsa-pkcs1"
-        ? privateDecrypt({ key: recipient.privateKey, padding: constants.RSA_PKCS1_PADDING }, encryptedKey)
-        : privateDecrypt(
-            {
-              key: recipient.privateKey,
-              padding: constants.RSA_PKCS1_OAEP_PADDING,
-              oaepHash: transport.oaepHash!,
-              ...(transport.oaepLabel!.length > 0 ? { oaepLabel: transport.oaepLabel! } : {}),
-            },
-            encryptedKey,
-          );
+        ? { padding: "pkcs1" }
+        : { padding: "oaep", oaepHash: transport.oaepHash!, oaepLabel: transport.oaepLabel! },
+      encryptedKey,
+    );
   } catch {
     throw refused(failInfos.badMessageCheck, "the content key cannot be decrypted with the RA key");
   }

@@ -1,5 +1,6 @@
-import { constants, createCipheriv, publicEncrypt, randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes } from "node:crypto";
 import { publicKeyObject } from "../../keys/public-key-object.ts";
+import { rsaEncryptKey } from "../../keys/rsa-key-transport.ts";
 import {
   contextConstructed,
   contextPrimitive,
@@ -50,7 +51,7 @@ export function sealEnvelope(
   const { name, key } = nodeCipher(spec, contentKey);
   const encipher = createCipheriv(name, key, iv);
   const ciphertext = Buffer.concat([encipher.update(content), encipher.final()]);
-  const encryptedKey = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, contentKey);
+  const encryptedKey = rsaEncryptKey(publicKey, { padding: "pkcs1" }, contentKey);
 
   const recipientInfo = sequence([
     version0, // RFC 5652 §6.2.1: version 0 with issuerAndSerialNumber
