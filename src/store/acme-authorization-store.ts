@@ -156,13 +156,24 @@ export async function updateAcmeChallenge(
 }
 
 /**
- * Processing challenges whose next attempt is due, locked for this
- * transaction; SKIP LOCKED lets every replica's worker take different ones.
+ * Leases up to `limit` processing challenges whose next attempt is due, in
+ * one self-committing statement (the worker's idle poll is this statement
+ * alone): SKIP LOCKED lets every replica's worker take different ones, and
+ * the lease (next attempt at `until`) keeps them from other workers for one
+ * attempt.
  */
-export async function claimDueAcmeChallenges(tx: CommonQueryMethods, now: Date, limit: number): Promise<string[]> {
-  const ids = await tx.anyFirst(sql.type(z.object({ id: z.string() }))`
-    SELECT id FROM acme_challenges WHERE status = 'processing' AND next_attempt_at <= ${sql.timestamp(now)}
-    ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED`);
+export async function leaseDueAcmeChallenges(
+  db: CommonQueryMethods,
+  now: Date,
+  limit: number,
+  until: Date,
+): Promise<string[]> {
+  const ids = await db.anyFirst(sql.type(z.object({ id: z.string() }))`
+    UPDATE acme_challenges SET next_attempt_at = ${sql.timestamp(until)}, attempts = attempts + 1
+    WHERE id IN (
+      SELECT id FROM acme_challenges WHERE status = 'processing' AND next_attempt_at <= ${sql.timestamp(now)}
+      ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+    RETURNING id`);
   return [...ids];
 }
 

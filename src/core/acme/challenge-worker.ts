@@ -3,10 +3,10 @@ import type { DatabasePool } from "slonik";
 import { findAcmeAccount } from "../../store/acme-account-store.ts";
 import {
   claimAcmeChallenge,
-  claimDueAcmeChallenges,
   findAcmeAuthorization,
   findAcmeChallenge,
   leaseAcmeChallenges,
+  leaseDueAcmeChallenges,
   lockAcmeAuthorization,
   lockAcmeChallenge,
   updateAcmeAuthorizationStatus,
@@ -197,11 +197,7 @@ export function createChallengeWorker(deps: {
 
   async function runDue(): Promise<number> {
     const now = clock.now();
-    const ids = await pool.transaction(async (tx) => {
-      const due = await claimDueAcmeChallenges(tx, now, batchSize);
-      await leaseAcmeChallenges(tx, due, new Date(now.getTime() + leaseMs));
-      return due;
-    });
+    const ids = await leaseDueAcmeChallenges(pool, now, batchSize, new Date(now.getTime() + leaseMs));
     await Promise.all(
       ids.map((id) => track(attempt(id).catch((err) => logger.error({ err, id }, "challenge attempt failed")))),
     );
