@@ -55,6 +55,19 @@ describe("named statements", () => {
     expect(await preparedOn(pool)).toEqual([]);
   });
 
+  it("leaves a page of a listing (LIMIT as a parameter) unnamed, and prepares LIMIT 1", async () => {
+    const pool = await onePool({ perConnection: 10, distinctTexts: 10 });
+    const labels = sql.type(z.object({ label: z.string() }))`SELECT label FROM prepared_probe ORDER BY id LIMIT ${2}`;
+    expect(await pool.anyFirst(labels)).toEqual(["one", "two"]);
+    const first = sql.type(
+      z.object({ label: z.string() }),
+    )`SELECT label FROM prepared_probe WHERE id > ${0} ORDER BY id LIMIT 1`;
+    expect(await pool.oneFirst(first)).toBe("one");
+    expect((await preparedOn(pool)).map((row) => row.statement)).toEqual([
+      "SELECT label FROM prepared_probe WHERE id > $1 ORDER BY id LIMIT 1",
+    ]);
+  });
+
   it("sends statements beyond a connection's bound unnamed, and they still run", async () => {
     const pool = await onePool({ perConnection: 2, distinctTexts: 10 });
     const texts = [
