@@ -73,14 +73,8 @@ describe("leaseDueAcmeChallenges", () => {
   it("skips a challenge another replica holds instead of waiting for it", async () => {
     const [held, free] = await challenges(["processing", -5_000_000], ["processing", -4_000_000]);
     const replica = await createDatabasePool(db.url, { maxConnections: 2, statementTimeoutMs: 5_000 });
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked!: () => void;
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
+    const { promise: released, resolve: release } = Promise.withResolvers<void>();
+    const { promise: isLocked, resolve: locked } = Promise.withResolvers<void>();
     // The other replica's worker, holding `held` in its open transaction.
     const holder = replica.transaction(async (tx) => {
       await tx.query(sql.unsafe`SELECT id FROM acme_challenges WHERE id = ${held!} FOR UPDATE`);

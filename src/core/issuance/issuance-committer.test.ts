@@ -148,14 +148,8 @@ describe("issuance committer (decision 0015)", () => {
     await commit(a.committer);
     await commit(a.committer); // a now has a head it wrote itself
 
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked!: () => void;
-    const lockTaken = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
+    const { promise: held, resolve: release } = Promise.withResolvers<void>();
+    const { promise: lockTaken, resolve: locked } = Promise.withResolvers<void>();
     const otherTransaction = db.pool.transaction(async (tx) => {
       await b.audit.appendInTransaction(tx, [{ actor: "test:committer", action: "test.holding", target: "head" }]);
       locked();
