@@ -212,14 +212,8 @@ describe("CRL service", () => {
 
     // Another replica holding the CA's lock: a non-blocking refresh leaves it to them.
     // (Held from outside the call's async context: slonik refuses pool queries inside a transaction callback.)
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let holding = () => {};
-    const held = new Promise<void>((resolve) => {
-      holding = resolve;
-    });
+    const { promise: released, resolve: release } = Promise.withResolvers<void>();
+    const { promise: held, resolve: holding } = Promise.withResolvers<void>();
     const holder = db.pool.transaction(async (tx) => {
       await tx.query(sql.unsafe`SELECT pg_advisory_xact_lock(${0x63726c20}::int, hashtext(${other.id}::text))`);
       holding();

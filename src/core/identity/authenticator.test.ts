@@ -223,17 +223,12 @@ describe("authenticator", () => {
     });
     const seq = await headSeq();
     // Hold the audit chain head, as a long transaction elsewhere would.
-    let release!: () => void;
-    let locked!: () => void;
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
+    const { promise: released, resolve: release } = Promise.withResolvers<void>();
+    const { promise: isLocked, resolve: locked } = Promise.withResolvers<void>();
     const holder = db.pool.transaction(async (tx) => {
       await tx.query(sql.unsafe`SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
       locked();
-      await new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      await released;
     });
     await isLocked;
     try {
