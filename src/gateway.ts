@@ -272,6 +272,7 @@ export async function startGateway(config: Config, logger: Logger, clock: Clock 
         raLifetimeSeconds: config.scep.raCertificateLifetime,
         transactionRetentionSeconds: config.scep.transactionRetention,
       },
+      metrics,
     });
     scep.housekeeping.start();
     cleanup.push(() => scep.housekeeping.stop());

@@ -50,6 +50,14 @@ export function createMetrics() {
       labelNames: ["outcome", "source"] as const,
       registers: [registry],
     }),
+    scepMessages: new Counter({
+      name: "chancery_scep_messages_total",
+      help:
+        "SCEP PKIOperation messages answered with a CertRep, by endpoint, message type (PKCSReq, RenewalReq, " +
+        "CertPoll, GetCert, GetCRL), pkiStatus (SUCCESS, FAILURE, PENDING) and the failInfo of a FAILURE",
+      labelNames: ["endpoint", "message_type", "pki_status", "fail_info"] as const,
+      registers: [registry],
+    }),
     crlGenerations: new Counter({
       name: "chancery_crl_generations_total",
       help: "CRLs built and stored by this replica, by CA",

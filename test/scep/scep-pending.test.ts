@@ -59,8 +59,18 @@ function poll(request: ScepTestRequest, options: { signer?: ScepTestSigner; subj
   );
 }
 
+/** chancery_scep_messages_total of this file's endpoint, as "<message type> <pkiStatus> [failInfo]" → count. */
+async function messagesCounted(): Promise<Record<string, number>> {
+  const counted: Record<string, number> = {};
+  for (const { labels, value } of (await t.gateway.metrics.scepMessages.get()).values)
+    if (labels.endpoint === endpoint)
+      counted[`${labels.message_type} ${labels.pki_status} ${labels.fail_info}`.trim()] = value;
+  return counted;
+}
+
 describe("PENDING and CertPoll", () => {
   it("PENDING, polls PENDING, then after an approval CertPoll gets the certificate; the original is then a replay", async () => {
+    const before = await messagesCounted();
     const { request, queueId } = await pendingEnrolment(0, "pending-device");
 
     // scepclient re-sends the identical message to poll: still PENDING, nothing queued twice.
@@ -87,6 +97,14 @@ describe("PENDING and CertPoll", () => {
     expect(pending).toHaveLength(1);
     expect(issued).toHaveLength(1);
     expect(issued[0]!.details).toMatchObject({ endpoint, challengeMode: "static" });
+
+    // Every CertRep is counted by message type and status (what an operator graphs and alerts on).
+    const after = await messagesCounted();
+    const added = (key: string) => (after[key] ?? 0) - (before[key] ?? 0);
+    expect(added("PKCSReq PENDING")).toBe(2);
+    expect(added("CertPoll PENDING")).toBe(1);
+    expect(added("CertPoll SUCCESS")).toBe(2);
+    expect(added("PKCSReq FAILURE badRequest")).toBe(1);
   });
 
   it("a rejected request: CertPoll answers FAILURE badRequest", async () => {

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
+import type { Metrics } from "../../ops/metrics.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { CaService } from "../ca/ca-service.ts";
 import type { KeyEncryption } from "../ca/key-encryption.ts";
@@ -40,6 +41,7 @@ export function createScepServices(deps: {
   /** One-time enrollment secrets: a dynamic endpoint's challenge passwords (scope "scep_endpoint"). */
   secrets: EnrollmentSecretService;
   settings: { raLifetimeSeconds: number; transactionRetentionSeconds: number };
+  metrics?: Pick<Metrics, "scepMessages"> | undefined;
 }): ScepServices {
   const { pool, audit, clock, logger, keyEncryption } = deps;
   const endpoints = createScepEndpointService({ pool, audit, clock, keyEncryption, logger });
@@ -84,6 +86,7 @@ export function createScepServices(deps: {
     ra,
     secrets: deps.secrets,
     validatorFor,
+    metrics: deps.metrics,
   });
   const housekeeping = createScepHousekeeping({
     pool,

@@ -1,6 +1,7 @@
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import type { CommonQueryMethods, DatabasePool } from "slonik";
+import type { Metrics } from "../../ops/metrics.ts";
 import {
   findNewestScepTransaction,
   findScepTransactionByNonce,
@@ -43,6 +44,7 @@ import {
   ScepMessageError,
 } from "./pki-message/pki-message.ts";
 import { scepCapabilities } from "./scep-capabilities.ts";
+import { countScepMessage } from "./scep-message-metric.ts";
 import { scepRequester } from "./scep-requester.ts";
 import {
   type EnrolmentFacts,
@@ -104,6 +106,8 @@ export interface ScepServiceDeps {
   secrets: EnrollmentSecretService;
   /** The Intune or webhook validator of an endpoint in those modes. */
   validatorFor(endpoint: ScepEndpoint): Promise<ExternalChallengeValidator>;
+  /** chancery_scep_messages_total: every CertRep, by endpoint, message type and status. */
+  metrics?: Pick<Metrics, "scepMessages"> | undefined;
 }
 
 /** Endpoints, profiles, CA chains and RA lists are read at most this often; admin changes reach every replica within it. */
@@ -755,6 +759,10 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       } catch (err) {
         if (err instanceof ScepMessageError && err.failInfo !== null && err.identified) {
           logger.info({ endpoint: endpoint.name, sourceIp, reason: err.message }, "SCEP message refused");
+          countScepMessage(deps.metrics, endpoint.name, err.identified.messageType, {
+            status: "failure",
+            failInfo: err.failInfo,
+          });
           return reply(err.identified, signer, failure(err.failInfo, err.message), undefined, "aes-128-cbc");
         }
         throw err;
@@ -773,6 +781,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
             },
             "SCEP request refused",
           );
+        countScepMessage(deps.metrics, endpoint.name, parsed.messageType, outcome);
         // The very bytes read with the message: the envelope finds them parsed already (readCertificate).
         return reply(identified, signer, outcome, parsed.signerCertificate.der, cipher);
       };
