@@ -9,8 +9,8 @@ import { migrate, readMigrations } from "./migrate.ts";
 
 /**
  * Migration 0021: SCEP's one-time challenges and EST's enrollment secrets
- * move into enrollment_secrets with their ids, hashes, bindings and states,
- * and the old tables go.
+ * move into enrollment_secrets with their ids, hashes, bindings and states;
+ * the old tables stay for older replicas until migration 0023 drops them.
  */
 describe("migration 0021 enrollment_secrets", () => {
   let db: TestDatabase;
@@ -152,5 +152,20 @@ describe("migration 0021 enrollment_secrets", () => {
     await db.pool.query(sql.unsafe`DELETE FROM scep_endpoints WHERE id = ${endpointId}`);
     const left = await db.pool.anyFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM enrollment_secrets`);
     expect([...left].sort()).toEqual([...secrets].sort());
+
+    // Migration 0023: once every replica runs code that reads only enrollment_secrets, the old tables go
+    // and what was copied stays.
+    expect(
+      await migrate(
+        db.url,
+        migrations.filter((m) => m.version <= 23),
+        logger,
+      ),
+    ).toEqual([22, 23]);
+    const gone = await db.pool.oneFirst(sql.type(z.object({ gone: z.boolean() }))`
+      SELECT to_regclass('scep_challenges') IS NULL AND to_regclass('est_enrollment_secrets') IS NULL AS gone`);
+    expect(gone).toBe(true);
+    const after = await db.pool.anyFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM enrollment_secrets`);
+    expect([...after].sort()).toEqual([...secrets].sort());
   });
 });
