@@ -3,6 +3,7 @@ import { type DatabasePool, sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { movableClock } from "../../../test/support/movable-clock.ts";
 import { refusal } from "../../../test/support/refusal.ts";
 import { testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
@@ -10,7 +11,6 @@ import { findEnrollmentSecretHash } from "../../store/enrollment-secret-store.ts
 import { createDatabasePool } from "../../store/pool.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
-import type { Clock } from "../clock.ts";
 import { estSecretScope } from "../est/est-secret-scope.ts";
 import { createEstLabelService } from "../est/label-service.ts";
 import { createScepEndpointService } from "../scep/endpoint-service.ts";
@@ -24,11 +24,6 @@ import type { EnrollmentSecretScope, EnrollmentSecretService } from "./enrollmen
 const admin: Actor = { actor: "user:enrollment-secret-test", sourceIp: "203.0.113.9" };
 
 /** A clock that moves only when told to. */
-function movableClock(): Clock & { advance(ms: number): void } {
-  let offset = 0;
-  return { now: () => new Date(Date.now() + offset), advance: (ms) => (offset += ms) };
-}
-
 /**
  * The shared one-time secret service, tested once for both protocols: every
  * rule runs against a SCEP endpoint and an EST label alike, and the

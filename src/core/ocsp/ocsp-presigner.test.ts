@@ -7,6 +7,7 @@ import {
   stopTestCore,
   type TestCore,
 } from "../../../test/support/bootstrapped-core.ts";
+import { movableClock } from "../../../test/support/movable-clock.ts";
 import { testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { revokeCertificateRow } from "../../store/certificate-store.ts";
@@ -22,11 +23,6 @@ import { opensslOcspRequest, opensslReadResponse } from "./testing/openssl-ocsp.
 
 const admin: Actor = { actor: "user:presign-test" };
 const hourMs = 3_600_000;
-
-function movableClock(): Clock & { advance(ms: number): void } {
-  let offset = 0;
-  return { now: () => new Date(Date.now() + offset), advance: (ms) => (offset += ms) };
-}
 
 function successful(answer: OcspAnswer) {
   if (answer.status !== "successful") throw new Error(`expected a successful answer, got ${answer.status}`);

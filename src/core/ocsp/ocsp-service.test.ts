@@ -7,12 +7,12 @@ import {
   stopTestCore,
   type TestCore,
 } from "../../../test/support/bootstrapped-core.ts";
+import { movableClock } from "../../../test/support/movable-clock.ts";
 import { createTestCore, testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { subscribeToRevocations } from "../../store/ocsp-revocation-channel.ts";
 import type { Actor } from "../actor.ts";
 import type { CertificateAuthority } from "../ca/certificate-authority.ts";
-import type { Clock } from "../clock.ts";
 import { createOcspResponseCache } from "./ocsp-response-cache.ts";
 import { ocspErrorResponse } from "./ocsp-response-status.ts";
 import { createOcspService, type OcspAnswer } from "./ocsp-service.ts";
@@ -25,11 +25,6 @@ const admin: Actor = { actor: "user:ocsp-test" };
 const dayMs = 86_400_000;
 
 /** A clock that moves only when told to (the database and openssl keep real time). */
-function movableClock(): Clock & { advance(ms: number): void } {
-  let offset = 0;
-  return { now: () => new Date(Date.now() + offset), advance: (ms) => (offset += ms) };
-}
-
 function successful(answer: OcspAnswer) {
   if (answer.status !== "successful") throw new Error(`expected a successful answer, got ${answer.status}`);
   return answer;

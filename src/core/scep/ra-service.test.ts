@@ -3,6 +3,7 @@ import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
+import { movableClock } from "../../../test/support/movable-clock.ts";
 import { testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import type { Actor } from "../actor.ts";
@@ -19,11 +20,6 @@ const admin: Actor = { actor: "user:scep-ra-test", sourceIp: "198.51.100.4" };
 const dayMs = 86_400_000;
 
 /** A clock that moves only when told to (the database and openssl keep real time). */
-function movableClock(): Clock & { advance(ms: number): void } {
-  let offset = 0;
-  return { now: () => new Date(Date.now() + offset), advance: (ms) => (offset += ms) };
-}
-
 const raRow = z.object({
   id: z.string(),
   ca_id: z.string(),
