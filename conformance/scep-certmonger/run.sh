@@ -114,15 +114,23 @@ check "a wrong challenge is refused (CA_REJECTED)" bash -c \
   "$(declare -f request status has_status); work='$work' url='$url'
    request static2 chancery cm-wrong -L wrong-secret-1234; has_status static2 CA_REJECTED"
 
-serial1=$(openssl x509 -in "$work/static1/cert.pem" -noout -serial 2>/dev/null)
+# fingerprint FIELD: the certificate's serial (-serial) or its public key's SHA-256 (-pubkey).
+fingerprint() {
+  if [ "$1" = -serial ]; then openssl x509 -in "$work/static1/cert.pem" -noout -serial
+  else openssl x509 -in "$work/static1/cert.pem" -noout -pubkey | openssl sha256; fi
+}
+# renewed_from SERIAL KEY SAME|NEW: a certificate with another serial, on the same or a new key.
+renewed_from() {
+  [ -s "$work/static1/cert.pem" ] && [ "$(fingerprint -serial)" != "$1" ] &&
+    if [ "$3" = SAME ]; then [ "$(fingerprint -pubkey)" = "$2" ]; else [ "$(fingerprint -pubkey)" != "$2" ]; fi
+}
+serial=$(fingerprint -serial) key=$(fingerprint -pubkey)
 check "it renews the certificate with a new key (getcert rekey)" getcert rekey -s -i static1 -w --wait-timeout 60 -v
-check "... to a new certificate" wait_for 30 bash -c \
-  "[ -s '$work/static1/cert.pem' ] && [ \"\$(openssl x509 -in '$work/static1/cert.pem' -noout -serial)\" != '$serial1' ]"
+check "... to a new certificate for the new key" wait_for 30 renewed_from "$serial" "$key" NEW
 check "the renewed certificate verifies, for the same device" verify_device "$work/static1/cert.pem" cm-static
-serial2=$(openssl x509 -in "$work/static1/cert.pem" -noout -serial 2>/dev/null)
+serial=$(fingerprint -serial) key=$(fingerprint -pubkey)
 check "it renews the certificate on the same key (getcert resubmit)" getcert resubmit -s -i static1 -w --wait-timeout 60 -v
-check "... to a new certificate" wait_for 30 bash -c \
-  "[ -s '$work/static1/cert.pem' ] && [ \"\$(openssl x509 -in '$work/static1/cert.pem' -noout -serial)\" != '$serial2' ]"
+check "... to a new certificate for the same key" wait_for 30 renewed_from "$serial" "$key" SAME
 
 dynamic=$(admin_call ScepService/ListScepEndpoints '{}' | json_field '.scepEndpoints.find(e=>e.endpointName==="dynamic").name')
 challenge=$(admin_call EnrollmentSecretService/CreateEnrollmentSecret \
