@@ -70,6 +70,41 @@ admin_call() {
   buf curl --protocol grpc --cacert "$ca" -H "Authorization: Bearer $token" -d "$2" "$base/chancery.admin.v1.$1"
 }
 
+# start_gateway LISTENER: `node src/main.ts` in the background (as $pid) with the environment the caller
+# exported (CHANCERY_DATA_DIR=$data, the listeners), its log in $work/gateway.log; checks that it becomes
+# ready on the metrics listener ($metrics), and sets $ca (the root) and $chain (root and issuing CA).
+start_gateway() {
+  node src/main.ts > "$work/gateway.log" 2>&1 &
+  pid=$!
+  check "the gateway starts with the $1 listener" wait_for 120 bash -c "curl -fsS http://127.0.0.1:$metrics/readyz"
+  ca="$data/root-ca.pem"
+  chain="$data/ca-chain.pem"
+}
+
+# admin_login: the first admin from `npm run bootstrap-admin`, as $token for admin_call against $base (the
+# admin listener on $admin), and $issuing, the resource name of the bootstrap's issuing CA.
+admin_login() {
+  npm run --silent bootstrap-admin -- --username admin > "$work/bootstrap.out" 2> "$work/bootstrap.err"
+  token=$(tail -n 1 "$work/bootstrap.out")
+  base="https://localhost:$admin"
+  issuing=$(admin_call CertificateAuthorityService/ListCertificateAuthorities '{}' |
+    json_field '.certificateAuthorities.find((c)=>c.displayName==="issuing").name')
+}
+
+# create_approval_profile FROM NEW: creates profile NEW, a copy of profile FROM that issues only after one
+# operator approves (the admin queue).
+create_approval_profile() {
+  admin_call ProfileService/GetProfile "{\"name\":\"profiles/$1\"}" > "$work/profile-$1.json" &&
+    "$node" -e 'const [file, from, to] = process.argv.slice(1);
+      const p = JSON.parse(require("fs").readFileSync(file, "utf8"));
+      delete p.name; delete p.createTime; delete p.updateTime;
+      p.requiresApproval = { required: true, approvers: 1 };
+      p.description = `${from}, issued after an operator approves`;
+      process.stdout.write(JSON.stringify({ profile: p, profileId: to }))' "$work/profile-$1.json" "$1" "$2" \
+      > "$work/profile-$2.json" &&
+    admin_call ProfileService/CreateProfile "@$work/profile-$2.json"
+}
+
 # begin_run NAME: the start of a conformance script. The project's node first on PATH, a scratch
 # directory $work (the gateway's data in $data), and an EXIT trap (end_run) that runs the script's
 # extra_cleanup if it defines one (its own processes), stops the gateway $pid with SIGTERM (which

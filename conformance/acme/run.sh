@@ -93,13 +93,7 @@ check "lego revoke" "${lg[@]}" --domains lego-tls.example.test revoke
 npm run --silent bootstrap-admin -- --username admin > "$work/bootstrap.out" 2> "$work/bootstrap.err"
 token=$(tail -n 1 "$work/bootstrap.out")
 base="https://localhost:$admin"
-admin_call ProfileService/GetProfile '{"name":"profiles/tls-server"}' > "$work/tls-server.json"
-"$node" -e 'const p=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
-  delete p.name; delete p.createTime; delete p.updateTime;
-  p.requiresApproval={required:true,approvers:1}; p.description="tls-server, issued after an operator approves";
-  process.stdout.write(JSON.stringify({profile:p,profileId:"tls-server-approved"}))' "$work/tls-server.json" \
-  > "$work/approved-profile.json"
-check "a profile that requires approval is created" admin_call ProfileService/CreateProfile "@$work/approved-profile.json"
+check "a profile that requires approval is created" create_approval_profile tls-server tls-server-approved
 issuing=$(admin_call CertificateAuthorityService/ListCertificateAuthorities '{}' | json_field '.certificateAuthorities.find(c=>c.displayName==="issuing").name')
 check "an ACME directory 'approval' is created on it" admin_call AcmeService/CreateAcmeDirectory \
   "{\"acmeDirectory\":{\"displayName\":\"approval\",\"certificateAuthority\":\"$issuing\",\"allowedProfiles\":[\"profiles/tls-server-approved\"],\"defaultProfile\":\"profiles/tls-server-approved\",\"authorizationMode\":\"AUTHORIZATION_MODE_CHALLENGE\",\"challengeTypes\":[\"CHALLENGE_TYPE_HTTP_01\"]}}"

@@ -16,19 +16,11 @@ ocsp=$(free_port)
 export CHANCERY_DATA_DIR="$data" CHANCERY_PUBLIC_BASE_URL="http://127.0.0.1:$ocsp"
 listen_on_loopback metrics="$metrics" admin="$admin" ocsp="$ocsp"
 export CHANCERY_LOG_PRETTY=false
-node src/main.ts > "$work/gateway.log" 2>&1 &
-pid=$!
-check "the gateway starts with the revocation listener" wait_for 120 bash -c "curl -fsS http://127.0.0.1:$metrics/readyz"
+start_gateway revocation
 check "the revocation listener's address is logged" grep -q "revocation listener ready" "$work/gateway.log"
-base="https://localhost:$admin"
 public="http://127.0.0.1:$ocsp"
-ca="$data/root-ca.pem"
-chain="$data/ca-chain.pem"
 
-npm run --silent bootstrap-admin -- --username admin > "$work/bootstrap.out" 2> "$work/bootstrap.err"
-token=$(tail -n 1 "$work/bootstrap.out")
-issuing=$(admin_call CertificateAuthorityService/ListCertificateAuthorities '{}' \
-  | json_field '.certificateAuthorities.find((c)=>c.displayName==="issuing").name')
+admin_login
 id=${issuing#certificateAuthorities/}
 check "the issuing CA's id is known" test -n "$id"
 

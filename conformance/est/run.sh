@@ -21,15 +21,8 @@ est=$(free_port)
 export CHANCERY_DATA_DIR="$data"
 listen_on_loopback metrics="$metrics" admin="$admin" est="$est"
 export CHANCERY_EST_BASE_URL="https://localhost:$est" CHANCERY_EST_RETRY_AFTER=2s CHANCERY_LOG_PRETTY=false
-node src/main.ts > "$work/gateway.log" 2>&1 &
-pid=$!
-check "the gateway starts with the EST listener" wait_for 120 bash -c "curl -fsS http://127.0.0.1:$metrics/readyz"
-ca="$data/root-ca.pem"
-chain="$data/ca-chain.pem"
-npm run --silent bootstrap-admin -- --username admin > "$work/bootstrap.out" 2> "$work/bootstrap.err"
-token=$(tail -n 1 "$work/bootstrap.out")
-base="https://localhost:$admin"
-issuing=$(admin_call CertificateAuthorityService/ListCertificateAuthorities '{}' | json_field '.certificateAuthorities.find(c=>c.displayName==="issuing").name')
+start_gateway EST
+admin_login
 url="https://localhost:$est/.well-known/est"
 
 # est_call OUT CURL-ARGS...: an EST request with curl trusting the gateway's root; prints the HTTP status,
@@ -201,13 +194,7 @@ upn() {
 check "a CSR asking for a UPN otherName gets it (openssl x509 -text shows it), refused where not allowed (400)" upn
 
 # --- 202 + Retry-After, then the certificate once approved (§4.2.3) ---------
-admin_call ProfileService/GetProfile '{"name":"profiles/device"}' > "$work/device-profile.json"
-"$node" -e 'const p=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
-  delete p.name; delete p.createTime; delete p.updateTime;
-  p.requiresApproval={required:true,approvers:1}; p.description="device, issued after an operator approves";
-  process.stdout.write(JSON.stringify({profile:p,profileId:"device-approved"}))' "$work/device-profile.json" \
-  > "$work/approved-profile.json"
-check "a profile that requires approval is created" admin_call ProfileService/CreateProfile "@$work/approved-profile.json"
+check "a profile that requires approval is created" create_approval_profile device device-approved
 check "a label on it is created" admin_call EstService/CreateEstLabel \
   "{\"estLabel\":{\"label\":\"approval\",\"certificateAuthority\":\"$issuing\",\"profile\":\"profiles/device-approved\",\"authMode\":\"AUTH_MODE_BASIC\"}}"
 approval_label=$(admin_call EstService/ListEstLabels '{}' | json_field '.estLabels.find(l=>l.label==="approval").name')

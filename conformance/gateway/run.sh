@@ -15,7 +15,7 @@ listen_on_loopback metrics="$port"
 log="$work/gateway.log"
 pid=""
 
-start_gateway() {
+launch_gateway() {
   CHANCERY_DATA_DIR="$data" CHANCERY_LOG_PRETTY=false "$node" src/main.ts > "$log" 2>&1 &
   pid=$!
 }
@@ -30,7 +30,7 @@ trap cleanup EXIT
 postgres_gone() { ! pgrep -f -- "-D $data/[p]ostgres" >/dev/null; }
 ready() { curl -fsS "http://127.0.0.1:$port/readyz" | contains '"ready"'; }
 
-start_gateway
+launch_gateway
 check "npm start on embedded defaults becomes ready within 120 s" wait_for 120 ready
 check "the CA chain and root PEM are written to the data directory" test -s "$data/ca-chain.pem" -a -s "$data/root-ca.pem"
 check "the printed location names the chain file" grep -q "CA chain written to $data/ca-chain.pem" "$log"
@@ -62,7 +62,7 @@ check "the exit code after SIGTERM is 0" test "$code" -eq 0
 check "no Postgres process is left behind" wait_for 10 postgres_gone
 check "shutdown was orderly (stopped cleanly logged)" grep -q "stopped cleanly" "$log"
 
-start_gateway
+launch_gateway
 check "a restart on the same data directory becomes ready" wait_for 60 ready
 check "the restart keeps the same root CA (no second bootstrap)" bash -c "
   [ \"\$(openssl x509 -in '$data/root-ca.pem' -noout -fingerprint -sha256 | cut -d= -f2)\" = '$fingerprint' ] &&

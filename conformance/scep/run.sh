@@ -27,15 +27,8 @@ extra_cleanup() {
 export CHANCERY_DATA_DIR="$data"
 listen_on_loopback metrics="$metrics" admin="$admin" scep="$scep"
 export CHANCERY_SCEP_BASE_URL="http://127.0.0.1:$scep" CHANCERY_LOG_PRETTY=false
-node src/main.ts > "$work/gateway.log" 2>&1 &
-pid=$!
-check "the gateway starts with the SCEP listener" wait_for 120 bash -c "curl -fsS http://127.0.0.1:$metrics/readyz"
-ca="$data/root-ca.pem"
-chain="$data/ca-chain.pem"
-npm run --silent bootstrap-admin -- --username admin > "$work/bootstrap.out" 2> "$work/bootstrap.err"
-token=$(tail -n 1 "$work/bootstrap.out")
-base="https://localhost:$admin"
-issuing=$(admin_call CertificateAuthorityService/ListCertificateAuthorities '{}' | json_field '.certificateAuthorities.find(c=>c.displayName==="issuing").name')
+start_gateway SCEP
+admin_login
 root=$(admin_call CertificateAuthorityService/ListCertificateAuthorities '{}' | json_field '.certificateAuthorities.find(c=>c.displayName==="root").name')
 
 # create_endpoint NAME PROFILE JSON-FIELDS: a SCEP endpoint on the issuing CA.
@@ -135,12 +128,7 @@ check "its certificate chains to the RSA root" openssl verify -CAfile "$work/rsa
   "$work/rsa1/client.pem"
 
 # --- PENDING: an enrolment that waits for an approval ---------------------------------------------
-admin_call ProfileService/GetProfile '{"name":"profiles/device"}' > "$work/device.json"
-"$node" -e 'const p=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
-  delete p.name; delete p.createTime; delete p.updateTime;
-  p.requiresApproval={required:true,approvers:1}; p.description="device, issued after an operator approves";
-  process.stdout.write(JSON.stringify({profile:p,profileId:"device-approved"}))' "$work/device.json" > "$work/approved.json"
-check "a device profile that requires approval is created" admin_call ProfileService/CreateProfile "@$work/approved.json"
+check "a device profile that requires approval is created" create_approval_profile device device-approved
 check "an endpoint on it is created" create_endpoint approval device-approved \
   '"challengeMode":"CHALLENGE_MODE_STATIC","staticChallenge":"conformance-static-secret","legacyCrypto":true'
 enrol pending1 approval -cn device-pending -challenge conformance-static-secret &
