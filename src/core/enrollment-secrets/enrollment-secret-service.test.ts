@@ -23,7 +23,6 @@ import type { EnrollmentSecretScope, EnrollmentSecretService } from "./enrollmen
 
 const admin: Actor = { actor: "user:enrollment-secret-test", sourceIp: "203.0.113.9" };
 
-/** A clock that moves only when told to. */
 /**
  * The shared one-time secret service, tested once for both protocols: every
  * rule runs against a SCEP endpoint and an EST label alike, and the

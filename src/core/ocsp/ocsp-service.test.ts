@@ -24,7 +24,6 @@ import { createTestPki } from "./testing/test-pki.ts";
 const admin: Actor = { actor: "user:ocsp-test" };
 const dayMs = 86_400_000;
 
-/** A clock that moves only when told to (the database and openssl keep real time). */
 function successful(answer: OcspAnswer) {
   if (answer.status !== "successful") throw new Error(`expected a successful answer, got ${answer.status}`);
   return answer;

@@ -19,7 +19,6 @@ import type { ScepEndpoint, ScepEndpointService } from "./scep-types.ts";
 const admin: Actor = { actor: "user:scep-ra-test", sourceIp: "198.51.100.4" };
 const dayMs = 86_400_000;
 
-/** A clock that moves only when told to (the database and openssl keep real time). */
 const raRow = z.object({
   id: z.string(),
   ca_id: z.string(),
