@@ -1,7 +1,10 @@
-import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { generateKeyPairSync, randomUUID, X509Certificate } from "node:crypto";
+import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { failInfos, pkiStatuses } from "../../src/core/scep/scep-types.ts";
 import { pkcsReq, readCertRep, selfSignedSigner } from "../../src/core/scep/testing/scep-test-client.ts";
+import { insertScepTransaction } from "../../src/store/scep-transaction-store.ts";
 import {
   type DeviceOptions,
   device,
@@ -224,5 +227,62 @@ describe("replay", () => {
       { pageSize: 10 },
     );
     expect(stored.certificates.map((c) => c.subject)).toEqual(["CN=raced-device"]);
+  });
+
+  it("a refusal takes the audit head before it records the nonce, as the issuance commit does, so the two cannot deadlock", async () => {
+    const ra = await t.raCertificate("modern");
+    const endpoint = await t.gateway.scep.endpoints.getByName("modern");
+    const made = device(keys[2]!, { cn: "refused-while-head-held", challenge: "not-the-static-challenge" });
+    const request = pkcsReq(made.csr, { raCertificateDer: ra, signer: made.signer });
+
+    // Another writer holds the audit chain head (the issuance commit of a copy on another replica takes it first).
+    const held = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    const holder = t.gateway.pool.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
+      held.resolve();
+      await release.promise;
+    });
+    await held.promise;
+    const answered = t.exchange("modern", request, ra);
+    try {
+      // The refusal (a wrong challenge) waits for the head ...
+      const waiting = sql.type(z.object({ n: z.coerce.number() }))`
+        SELECT count(*) AS n FROM pg_stat_activity
+        WHERE wait_event_type = 'Lock' AND query LIKE '%FROM audit_chain_head%FOR UPDATE%'`;
+      for (let i = 0; (await t.gateway.pool.oneFirst(waiting)) === 0; i++) {
+        if (i > 200) throw new Error("the refusal never waited for the audit head");
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      // ... without having taken the nonce: that copy records it now without waiting for the refusal.
+      const recorded = await t.gateway.pool.transaction(async (tx) => {
+        await tx.query(sql.unsafe`SET LOCAL lock_timeout = '3s'`);
+        return insertScepTransaction(
+          tx,
+          {
+            id: randomUUID(),
+            endpointId: endpoint.id,
+            transactionId: `other-copy-${randomUUID()}`,
+            messageType: 19,
+            senderNonce: request.senderNonce,
+            publicKeySha256: Buffer.alloc(32),
+            subjectDer: Buffer.alloc(0),
+            csrDer: Buffer.alloc(0),
+            challengeMode: "static",
+            replacesSerialHex: null,
+            sourceIp: null,
+            now: new Date(),
+          },
+          { state: "pending" },
+        );
+      });
+      expect(recorded).toBe(true);
+    } finally {
+      release.resolve();
+      await holder;
+    }
+    // The refusal then finds its nonce taken and answers as a replay, with nothing of its own recorded.
+    expectRefused(await answered, failInfos.badRequest);
+    expect(await t.auditOf("scep.enrolment.fail", request.transactionId)).toHaveLength(0);
   });
 });

@@ -549,11 +549,20 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
         await recordOutcome(row, endpoint, outcome, { sourceIp });
         return failure(failInfo, reason);
       }
-      const recorded = await pool.transaction(async (tx) => {
-        if (!(await insertScepTransaction(tx, newRow, outcome))) return false;
-        await audit.appendInTransaction(tx, outcomeEvents(row, endpoint, outcome, { sourceIp }));
-        return true;
-      });
+      // The audit head first, then the row: the order the one-statement issuance commit takes them in (decision
+      // 0015). The other way round, a copy of this message issued on another replica at the same moment would
+      // wait for this row while holding the head, and this transaction for the head: a deadlock.
+      const recorded = await pool
+        .transaction(async (tx) => {
+          await audit.appendInTransaction(tx, outcomeEvents(row, endpoint, outcome, { sourceIp }));
+          // Rolls the events back with it: the copy that recorded the nonce answers for it.
+          if (!(await insertScepTransaction(tx, newRow, outcome))) throw new NonceTakenError();
+          return true;
+        })
+        .catch((err: unknown) => {
+          if (err instanceof NonceTakenError) return false;
+          throw err;
+        });
       return recorded ? failure(failInfo, reason) : replayed(endpoint, parsed, sourceIp);
     };
     const facts = await factsOf(endpoint, parsed.transactionId, messageType, csr, sourceIp);
