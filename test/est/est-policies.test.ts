@@ -303,6 +303,31 @@ describe("one-time enrollment secrets", () => {
     expect((await call("bound-device")).status).toBe(200);
   });
 
+  it("gives a spent secret back when the issuance refuses the request, and audits that", async () => {
+    const { gateway } = t.env;
+    const minted = await mint("secrets");
+    const call = (subject: { type: string; value: string }) =>
+      t.call({
+        method: "POST",
+        path: "/.well-known/est/secrets/simpleenroll",
+        headers: { ...pkcs10, Authorization: basicAuth("x", minted.secret) },
+        body: makeCsr({ subject: [subject] }).base64,
+      });
+    // Spent, then refused by the profile (the device profile requires a CN): the secret is unspent again.
+    const refused = await call({ type: "O", value: "no-cn" });
+    expect(refused.status).toBe(400);
+    expect((await gateway.enrollmentSecrets.get(minted.record.id)).usedBy).toBeNull();
+    await gateway.est.batcher.flush();
+    const givenBack = await gateway.audit.find(
+      { action: "enrollment_secret.give_back" },
+      { order: "newest", cursor: undefined, limit: 20 },
+    );
+    const event = givenBack.find((e) => e.target === `enrollment-secret:${minted.record.id}`);
+    expect(event?.details).toMatchObject({ label: "secrets", operation: "simpleenroll" });
+    // A corrected request uses it.
+    expect((await call({ type: "CN", value: "corrected-device" })).status).toBe(200);
+  });
+
   it("is spent by a request that waits for approval, which collects its certificate; another request is refused", async () => {
     const { gateway } = t.env;
     const minted = await mint("approval");

@@ -406,13 +406,29 @@ export function createEstService(deps: EstServiceDeps): EstService {
       });
       return { kind: "issued", serialHex: issued.serialHex, der: Buffer.from(issued.der), serverKey };
     } catch (err) {
-      // A refused request gives the secret back, so a corrected request can use it.
-      if (secret)
-        await deps.secrets
-          .unspend(secret.id, spentBy)
-          .catch((unspendErr) =>
-            logger.error({ err: unspendErr, secretId: secret.id }, "could not give back an EST secret"),
-          );
+      // A refused request gives the secret back, so a corrected request can use it; the audit log says so
+      // (every state change audited), next to the refusal itself (est.refuse), in the same bounded batches.
+      if (secret) {
+        const givenBack = await deps.secrets.unspend(secret.id, spentBy).then(
+          () => true,
+          (unspendErr: unknown) => {
+            logger.error({ err: unspendErr, secretId: secret.id }, "could not give back an EST secret");
+            return false;
+          },
+        );
+        if (givenBack)
+          deps.batcher.note({
+            actor: identity.requester,
+            action: "enrollment_secret.give_back",
+            target: `enrollment-secret:${secret.id}`,
+            sourceIp: client.sourceIp,
+            details: {
+              label: label.name,
+              operation: enrollment.operation,
+              reason: (err instanceof Error ? err.message : String(err)).slice(0, 500),
+            },
+          });
+      }
       throw err;
     }
   }
