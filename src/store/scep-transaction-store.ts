@@ -143,6 +143,12 @@ export async function findNewestScepTransaction(
     ORDER BY created_at DESC, id DESC LIMIT 1`);
 }
 
+/** Whether any transaction of the endpoint is still pending (the partial index of migration 0024). */
+export async function hasPendingScepTransaction(db: CommonQueryMethods, endpointId: string): Promise<boolean> {
+  return db.oneFirst(sql.type(z.object({ pending: z.boolean() }))`
+    SELECT EXISTS (SELECT 1 FROM scep_transactions WHERE endpoint_id = ${endpointId} AND state = 'pending') AS pending`);
+}
+
 export async function lockScepTransaction(db: CommonQueryMethods, id: string): Promise<ScepTransactionRow | null> {
   return db.maybeOne(sql.type(transactionRow)`SELECT ${columns} FROM scep_transactions WHERE id = ${id} FOR UPDATE`);
 }

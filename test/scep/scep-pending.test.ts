@@ -1,4 +1,4 @@
-import { randomUUID, X509Certificate } from "node:crypto";
+import { createHash, createPublicKey, randomUUID, X509Certificate } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scepRequester } from "../../src/core/scep/scep-requester.ts";
 import { failInfos, pkiStatuses } from "../../src/core/scep/scep-types.ts";
@@ -9,6 +9,7 @@ import {
   type ScepTestRequest,
   type ScepTestSigner,
 } from "../../src/core/scep/testing/scep-test-client.ts";
+import { insertScepTransaction } from "../../src/store/scep-transaction-store.ts";
 import { device, rsaKeys, type ScepTestEnv, startScepTestEnv, staticChallenge } from "./scep-test-env.ts";
 
 /**
@@ -140,6 +141,49 @@ describe("PENDING and CertPoll", () => {
 });
 
 describe("a transactionID that is pending", () => {
+  it("is found on an endpoint that decides at once, when a transaction was left pending there", async () => {
+    // A static endpoint without approval writes no pending transactions itself; one is left from before its
+    // profile stopped requiring approval (or from an interrupted claim). The look back for the transactionID,
+    // skipped on such endpoints while nothing is pending, must then find it: a rebuilt message is a poll.
+    const name = "decides-at-once";
+    const created = await t.endpoint(name);
+    const endpointRa = await t.raCertificate(name);
+    const key = keys[4]!;
+    const transactionId = randomUUID();
+    const spki = createPublicKey(key).export({ type: "spki", format: "der" });
+    await insertScepTransaction(
+      t.gateway.pool,
+      {
+        id: randomUUID(),
+        endpointId: created.id,
+        transactionId,
+        messageType: 19,
+        senderNonce: Buffer.from(randomUUID().replaceAll("-", ""), "hex"),
+        publicKeySha256: createHash("sha256").update(spki).digest(),
+        subjectDer: Buffer.alloc(0),
+        csrDer: Buffer.alloc(0),
+        challengeMode: "static",
+        replacesSerialHex: null,
+        sourceIp: null,
+        now: new Date(),
+      },
+      { state: "pending" },
+    );
+    const made = device(key, { cn: "left-pending", challenge: staticChallenge });
+    const rebuilt = pkcsReq(made.csr, { raCertificateDer: endpointRa, signer: made.signer, transactionId });
+    const reply = await t.exchange(name, rebuilt, endpointRa);
+    expect(reply.pkiStatus, `failInfo ${reply.failInfo}`).toBe(pkiStatuses.pending);
+    expect(reply.certificatesDer).toHaveLength(0);
+    // A new transaction on the same endpoint still enrols at once.
+    const other = device(keys[3]!, { cn: "enrols-at-once", challenge: staticChallenge });
+    const fresh = pkcsReq(other.csr, {
+      raCertificateDer: endpointRa,
+      signer: other.signer,
+      transactionId: randomUUID(),
+    });
+    expect((await t.exchange(name, fresh, endpointRa)).pkiStatus).toBe(pkiStatuses.success);
+  });
+
   it("a new PKCSReq with the same transactionID for another key is refused with badRequest", async () => {
     const { request } = await pendingEnrolment(4, "contested-device");
     const intruder = device(keys[3]!, { cn: "contested-device", challenge: staticChallenge });

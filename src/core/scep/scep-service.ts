@@ -5,6 +5,7 @@ import type { Metrics } from "../../ops/metrics.ts";
 import {
   findNewestScepTransaction,
   findScepTransactionByNonce,
+  hasPendingScepTransaction,
   insertScepTransaction,
   type NewScepTransaction,
   type ScepTransactionOutcome,
@@ -134,6 +135,11 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     if (!ca.certificateDer) throw new ChanceryError("failed_precondition", `CA ${ca.name} has no certificate`);
     return [ca.certificateDer, ...ca.chainDer];
   }, cacheOptions);
+  /**
+   * Whether an endpoint has a transaction still pending, by endpoint id. Most endpoints never have one (a static
+   * challenge, no approval): there an enrolment needs no look back for its transactionID (see enrol).
+   */
+  const pendingOnEndpoint = createTtlCache((endpointId) => hasPendingScepTransaction(pool, endpointId), cacheOptions);
   /** Every unexpired RA credential of an endpoint, by endpoint name. */
   const raLists = createTtlCache(async (name) => deps.ra.valid(await endpoints.get(name)), cacheOptions);
   /** CSR SANs as text, otherNames (a UPN from Intune) named by the OID registry, read as rarely as the above. */
@@ -484,15 +490,32 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
         return failure(failInfos.badMessageCheck, `PKCSReq signed by another key than the CSR's: ${ours.reason}`);
     }
 
-    // A new message for a transaction still pending (the client rebuilt it) is a poll, for the same key only.
-    const earlier = await findNewestScepTransaction(pool, endpoint.id, parsed.transactionId);
+    // A transaction decided here and now (a static or no challenge, or a renewal, without approval) is written
+    // once, in its final state, by the commit that decides it: the certificate's, or the refusal's. One that
+    // waits on something slow or with effects of its own (Intune or a webhook, spending a one-time challenge,
+    // the approval queue) claims its nonce first, so a message re-sent meanwhile is answered as a poll
+    // (PENDING) instead of being validated or spent twice. A profile that cannot be read takes the second way,
+    // and the issuance below refuses it as usual.
+    const profileRead = await profiles.get(endpoint.profileName).catch(() => null);
+    const decidedAtOnce =
+      profileRead !== null &&
+      !profileRead.requiresApproval.required &&
+      (renewed !== null || endpoint.challengeMode === "static" || endpoint.challengeMode === "none");
+
+    // A new message for a transaction still pending (the client rebuilt it) is a poll, for the same key only;
+    // the same message again, answered before, is a replay. Decided at once on an endpoint with nothing pending
+    // (read at most every cacheMs, like the endpoint's mode), there is no pending transaction to find, and a
+    // replay is refused by the commit, which records each sender nonce once: no statement for it here.
+    const lookBack = !decidedAtOnce || (await pendingOnEndpoint.get(endpoint.id));
+    const earlier = lookBack ? await findNewestScepTransaction(pool, endpoint.id, parsed.transactionId) : null;
     if (earlier?.state === "pending") {
       if (!earlier.public_key_sha256.equals(publicKeySha256))
         return failure(failInfos.badRequest, "this transactionID is pending for another key");
       return currentOutcome(earlier, endpoint, sourceIp);
     }
-    // The same message again, answered before: refused here, before any issuing work for it. (The recording
-    // below would refuse it too, but only at the commit, after a signature, and by failing the batch it is in.)
+    // The same message again, answered before: refused here, before any issuing work for it, where it was
+    // looked for. (Where not, the recording below refuses it: at the commit, after a signature, by failing
+    // the batch it is in, whose other records are then committed one by one.)
     if (earlier?.sender_nonce.equals(parsed.senderNonce)) return replayed(endpoint, parsed, sourceIp);
 
     const now = clock.now();
@@ -530,17 +553,6 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       sourceIp: row.source_ip,
       now,
     };
-    // A transaction decided here and now (a static or no challenge, or a renewal, without approval) is written
-    // once, in its final state, by the commit that decides it: the certificate's, or the refusal's. One that
-    // waits on something slow or with effects of its own (Intune or a webhook, spending a one-time challenge,
-    // the approval queue) claims its nonce first, so a message re-sent meanwhile is answered as a poll
-    // (PENDING) instead of being validated or spent twice. A profile that cannot be read takes the second way,
-    // and the issuance below refuses it as usual.
-    const profileRead = await profiles.get(endpoint.profileName).catch(() => null);
-    const decidedAtOnce =
-      profileRead !== null &&
-      !profileRead.requiresApproval.required &&
-      (renewed !== null || endpoint.challengeMode === "static" || endpoint.challengeMode === "none");
     if (!decidedAtOnce && !(await insertScepTransaction(pool, newRow, { state: "pending" })))
       return replayed(endpoint, parsed, sourceIp);
     const settleFailed = async (failInfo: FailInfo, reason: string): Promise<Outcome> => {
