@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID, X509Certificate } from "node:crypto";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -12,6 +12,7 @@ import {
   type ScepTestEnv,
   startScepTestEnv,
   staticChallenge,
+  transactionRow,
 } from "./scep-test-env.ts";
 
 /**
@@ -257,24 +258,9 @@ describe("replay", () => {
       // ... without having taken the nonce: that copy records it now without waiting for the refusal.
       const recorded = await t.gateway.pool.transaction(async (tx) => {
         await tx.query(sql.unsafe`SET LOCAL lock_timeout = '3s'`);
-        return insertScepTransaction(
-          tx,
-          {
-            id: randomUUID(),
-            endpointId: endpoint.id,
-            transactionId: `other-copy-${randomUUID()}`,
-            messageType: 19,
-            senderNonce: request.senderNonce,
-            publicKeySha256: Buffer.alloc(32),
-            subjectDer: Buffer.alloc(0),
-            csrDer: Buffer.alloc(0),
-            challengeMode: "static",
-            replacesSerialHex: null,
-            sourceIp: null,
-            now: new Date(),
-          },
-          { state: "pending" },
-        );
+        return insertScepTransaction(tx, transactionRow(endpoint.id, { senderNonce: request.senderNonce }), {
+          state: "pending",
+        });
       });
       expect(recorded).toBe(true);
     } finally {

@@ -10,7 +10,14 @@ import {
   type ScepTestSigner,
 } from "../../src/core/scep/testing/scep-test-client.ts";
 import { insertScepTransaction } from "../../src/store/scep-transaction-store.ts";
-import { device, rsaKeys, type ScepTestEnv, startScepTestEnv, staticChallenge } from "./scep-test-env.ts";
+import {
+  device,
+  rsaKeys,
+  type ScepTestEnv,
+  startScepTestEnv,
+  staticChallenge,
+  transactionRow,
+} from "./scep-test-env.ts";
 
 /**
  * PENDING (RFC 8894 §3.3.2) when the profile needs an operator's approval,
@@ -151,24 +158,10 @@ describe("a transactionID that is pending", () => {
     const key = keys[4]!;
     const transactionId = randomUUID();
     const spki = createPublicKey(key).export({ type: "spki", format: "der" });
-    await insertScepTransaction(
-      t.gateway.pool,
-      {
-        id: randomUUID(),
-        endpointId: created.id,
-        transactionId,
-        messageType: 19,
-        senderNonce: Buffer.from(randomUUID().replaceAll("-", ""), "hex"),
-        publicKeySha256: createHash("sha256").update(spki).digest(),
-        subjectDer: Buffer.alloc(0),
-        csrDer: Buffer.alloc(0),
-        challengeMode: "static",
-        replacesSerialHex: null,
-        sourceIp: null,
-        now: new Date(),
-      },
-      { state: "pending" },
-    );
+    const publicKeySha256 = createHash("sha256").update(spki).digest();
+    await insertScepTransaction(t.gateway.pool, transactionRow(created.id, { transactionId, publicKeySha256 }), {
+      state: "pending",
+    });
     const made = device(key, { cn: "left-pending", challenge: staticChallenge });
     const rebuilt = pkcsReq(made.csr, { raCertificateDer: endpointRa, signer: made.signer, transactionId });
     const reply = await t.exchange(name, rebuilt, endpointRa);

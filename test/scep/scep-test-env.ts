@@ -18,6 +18,7 @@ import {
   type ScepTestSigner,
   selfSignedSigner,
 } from "../../src/core/scep/testing/scep-test-client.ts";
+import type { NewScepTransaction } from "../../src/store/scep-transaction-store.ts";
 import { startTestGateway, type TestGateway } from "../support/test-gateway.ts";
 
 /**
@@ -71,6 +72,31 @@ export interface DeviceOptions extends Partial<Omit<RequestOptions, "raCertifica
 
 export const staticChallenge = "static-secret-for-tests";
 export const testActor: Actor = { actor: "test" };
+
+/**
+ * A PKCSReq transaction row as another replica (or an earlier configuration) would have recorded it, for tests
+ * that put one in place directly: what is not given is a fresh id, nonce, zero key hash and empty DER.
+ */
+export function transactionRow(
+  endpointId: string,
+  fields: Partial<Omit<NewScepTransaction, "endpointId">> = {},
+): NewScepTransaction {
+  return {
+    id: randomUUID(),
+    endpointId,
+    transactionId: randomUUID(),
+    messageType: 19,
+    senderNonce: Buffer.from(randomUUID().replaceAll("-", ""), "hex"),
+    publicKeySha256: Buffer.alloc(32),
+    subjectDer: Buffer.alloc(0),
+    csrDer: Buffer.alloc(0),
+    challengeMode: "static",
+    replacesSerialHex: null,
+    sourceIp: null,
+    now: new Date(),
+    ...fields,
+  };
+}
 
 /** `count` RSA keys, generated once per file (2048-bit generation costs tens of milliseconds each). */
 export function rsaKeys(count: number): KeyObject[] {
