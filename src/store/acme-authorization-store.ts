@@ -156,40 +156,25 @@ export async function updateAcmeChallenge(
 }
 
 /**
- * Leases up to `limit` processing challenges whose next attempt is due, in
- * one self-committing statement (the worker's idle poll is this statement
- * alone): SKIP LOCKED lets every replica's worker take different ones, and
- * the lease (next attempt at `until`) keeps them from other workers for one
- * attempt.
+ * Leases up to `limit` processing challenges whose next attempt is due (only
+ * `only`, when given: a challenge the client has just answered), in one
+ * self-committing statement: SKIP LOCKED lets every replica's worker take
+ * different ones, and the lease (next attempt at `until`, one attempt more)
+ * keeps them from other workers for one attempt.
  */
 export async function leaseDueAcmeChallenges(
   db: CommonQueryMethods,
   now: Date,
   limit: number,
   until: Date,
+  only?: string,
 ): Promise<string[]> {
   const ids = await db.anyFirst(sql.type(z.object({ id: z.string() }))`
     UPDATE acme_challenges SET next_attempt_at = ${sql.timestamp(until)}, attempts = attempts + 1
     WHERE id IN (
       SELECT id FROM acme_challenges WHERE status = 'processing' AND next_attempt_at <= ${sql.timestamp(now)}
+        ${only === undefined ? sql.fragment`` : sql.fragment`AND id = ${only}`}
       ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
     RETURNING id`);
   return [...ids];
-}
-
-/** Claims one processing challenge that is due, unless another worker holds it. */
-export async function claimAcmeChallenge(tx: CommonQueryMethods, id: string, now: Date): Promise<boolean> {
-  const found = await tx.maybeOneFirst(sql.type(z.object({ id: z.string() }))`
-    SELECT id FROM acme_challenges
-    WHERE id = ${id} AND status = 'processing' AND next_attempt_at <= ${sql.timestamp(now)}
-    FOR UPDATE SKIP LOCKED`);
-  return found !== null;
-}
-
-/** Holds claimed challenges for one attempt: other workers skip them until `until`, then may retry them. */
-export async function leaseAcmeChallenges(tx: CommonQueryMethods, ids: readonly string[], until: Date): Promise<void> {
-  if (ids.length === 0) return;
-  await tx.query(sql.unsafe`
-    UPDATE acme_challenges SET next_attempt_at = ${sql.timestamp(until)}, attempts = attempts + 1
-    WHERE id = ANY(${sql.array([...ids], "uuid")})`);
 }

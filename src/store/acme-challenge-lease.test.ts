@@ -70,6 +70,20 @@ describe("leaseDueAcmeChallenges", () => {
     expect(await leaseDueAcmeChallenges(db.pool, now, 2, later)).toContain(newest);
   });
 
+  it("with `only`, leases that challenge alone, and only when it is processing and due", async () => {
+    const [answered, otherDue, notYet] = await challenges(
+      ["processing", -6_000_000],
+      ["processing", -7_000_000],
+      ["processing", 60_000],
+    );
+    expect(await leaseDueAcmeChallenges(db.pool, now, 1, later, notYet)).toEqual([]);
+    expect(await leaseDueAcmeChallenges(db.pool, now, 1, later, answered)).toEqual([answered]);
+    expect(await leaseOf(answered!)).toEqual({ next_attempt_at: later.getTime(), attempts: 1 });
+    expect((await leaseOf(otherDue!)).attempts).toBe(0);
+    // Leased: not taken again until the lease ends.
+    expect(await leaseDueAcmeChallenges(db.pool, now, 1, later, answered)).toEqual([]);
+  });
+
   it("skips a challenge another replica holds instead of waiting for it", async () => {
     const [held, free] = await challenges(["processing", -5_000_000], ["processing", -4_000_000]);
     const replica = await createDatabasePool(db.url, { maxConnections: 2, statementTimeoutMs: 5_000 });

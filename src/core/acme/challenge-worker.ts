@@ -2,10 +2,8 @@ import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { findAcmeAccount } from "../../store/acme-account-store.ts";
 import {
-  claimAcmeChallenge,
   findAcmeAuthorization,
   findAcmeChallenge,
-  leaseAcmeChallenges,
   leaseDueAcmeChallenges,
   lockAcmeAuthorization,
   lockAcmeChallenge,
@@ -188,11 +186,8 @@ export function createChallengeWorker(deps: {
 
   async function claimOne(challengeId: string): Promise<boolean> {
     const now = clock.now();
-    return pool.transaction(async (tx) => {
-      if (!(await claimAcmeChallenge(tx, challengeId, now))) return false;
-      await leaseAcmeChallenges(tx, [challengeId], new Date(now.getTime() + leaseMs));
-      return true;
-    });
+    const leased = await leaseDueAcmeChallenges(pool, now, 1, new Date(now.getTime() + leaseMs), challengeId);
+    return leased.length > 0;
   }
 
   async function runDue(): Promise<number> {
