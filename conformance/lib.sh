@@ -91,6 +91,13 @@ admin_login() {
     json_field '.certificateAuthorities.find((c)=>c.displayName==="issuing").name')
 }
 
+# verify_device CERT CN: CERT chains to the gateway's root ($ca, through $chain) as a TLS client certificate
+# and its subject's CN is CN (an enrolled device's certificate).
+verify_device() {
+  openssl verify -CAfile "$ca" -untrusted "$chain" -purpose sslclient "$1" &&
+    openssl x509 -in "$1" -noout -subject | contains "CN *= *$2"
+}
+
 # create_approval_profile FROM NEW: creates profile NEW, a copy of profile FROM that issues only after one
 # operator approves (the admin queue).
 create_approval_profile() {

@@ -89,10 +89,6 @@ request() {
 }
 status() { getcert list -s -i "$1" | awk -F': ' '/^\tstatus:/{print $2}'; }
 has_status() { [ "$(status "$1")" = "$2" ] || { getcert list -s -i "$1"; return 1; }; }
-verify_device() { # CERT CN
-  openssl verify -CAfile "$ca" -untrusted "$chain" -purpose sslclient "$1" &&
-    openssl x509 -in "$1" -noout -subject | contains "CN *= *$2"
-}
 
 check "certmonger learns the static endpoint (GetCACaps, GetCACert, no fingerprint given)" add_ca chancery static
 check "it enrols with the static challenge" request static1 chancery cm-static -L certmonger-static-secret

@@ -75,10 +75,6 @@ enrol() {
 refused() {
   ! enrol "$@" > /dev/null && grep -qi 'failInfo' "$work/$1/out.log"
 }
-verify_device() { # CERT CN
-  openssl verify -CAfile "$ca" -untrusted "$chain" -purpose sslclient "$1" &&
-    openssl x509 -in "$1" -noout -subject | contains "CN *= *$2"
-}
 
 check "scepclient enrols with the static challenge" enrol static1 static -cn device-static -challenge conformance-static-secret
 check "the certificate verifies as a client certificate" verify_device "$work/static1/client.pem" device-static
