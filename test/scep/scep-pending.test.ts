@@ -1,5 +1,7 @@
 import { createHash, createPublicKey, randomUUID, X509Certificate } from "node:crypto";
+import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { scepRequester } from "../../src/core/scep/scep-requester.ts";
 import { failInfos, pkiStatuses } from "../../src/core/scep/scep-types.ts";
 import {
@@ -123,6 +125,47 @@ describe("PENDING and CertPoll", () => {
     const failed = await t.auditOf("scep.enrolment.fail", request.transactionId);
     expect(failed).toHaveLength(1);
     expect(String(failed[0]!.details["reason"])).toMatch(/not one of ours/);
+  });
+
+  it("settling after an approval takes the audit head before the row, as the issuance commit does, so the two cannot deadlock", async () => {
+    const { request, queueId } = await pendingEnrolment(4, "settled-while-head-held");
+    await t.gateway.requests.approve(queueId, {}, await t.approver());
+
+    // Another writer holds the audit chain head (the one-statement issuance commit takes it before its rows).
+    const held = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    const holder = t.gateway.pool.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
+      held.resolve();
+      await release.promise;
+    });
+    await held.promise;
+    const answered = t.exchange(endpoint, poll(request), ra);
+    try {
+      // The poll's settling waits for the head ...
+      const waiting = sql.type(z.object({ n: z.coerce.number() }))`
+        SELECT count(*) AS n FROM pg_stat_activity
+        WHERE wait_event_type = 'Lock' AND query LIKE '%FROM audit_chain_head%FOR UPDATE%'`;
+      for (let i = 0; (await t.gateway.pool.oneFirst(waiting)) === 0; i++) {
+        if (i > 200) throw new Error("the settling never waited for the audit head");
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      // ... before it touched the transaction's row: another writer gets at the row without waiting for it.
+      // (Row first, this waited for the poll, which waited for the head: a deadlock.)
+      const touched = await t.gateway.pool.transaction(async (tx) => {
+        await tx.query(sql.unsafe`SET LOCAL lock_timeout = '3s'`);
+        const result = await tx.query(sql.unsafe`
+          UPDATE scep_transactions SET updated_at = updated_at WHERE transaction_id = ${request.transactionId}`);
+        return result.rowCount;
+      });
+      expect(touched).toBe(1);
+    } finally {
+      release.resolve();
+      await holder;
+    }
+    const reply = await answered;
+    expect(reply.pkiStatus, `failInfo ${reply.failInfo}`).toBe(pkiStatuses.success);
+    expect(await t.auditOf("scep.enrolment.issue", request.transactionId)).toHaveLength(1);
   });
 
   it("CertPoll for an unknown transaction is badCertId", async () => {

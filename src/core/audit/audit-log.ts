@@ -25,6 +25,15 @@ export interface AuditLog {
    */
   appendInTransaction(tx: CommonQueryMethods, events: AuditEventInput[]): Promise<SealedAuditEvent[]>;
   /**
+   * Locks the chain head first, then runs `write` (the caller's statements
+   * in `tx`) and seals the events it returns. For a transaction whose rows
+   * another writer may insert at the same moment (a SCEP transaction's
+   * sender nonce): the one-statement commit takes the head before its rows
+   * (decision 0015), and a transaction taking them in the same order waits
+   * for it instead of deadlocking with it.
+   */
+  appendAfterLocking(tx: CommonQueryMethods, write: () => Promise<AuditEventInput[]>): Promise<SealedAuditEvent[]>;
+  /**
    * Writes `rows` and seals `events` after them in one statement that
    * commits on its own, without locking the chain head first: the events are
    * sealed after the head this process last saw, and nothing is written if
@@ -87,7 +96,17 @@ export function createAuditLog(deps: { pool: DatabasePool; clock: Clock }): Audi
 
   async function appendInTransaction(tx: CommonQueryMethods, events: AuditEventInput[]): Promise<SealedAuditEvent[]> {
     if (events.length === 0) return [];
-    const sealed = seal(await lockAuditHead(tx), events);
+    return appendAfterLocking(tx, async () => events);
+  }
+
+  async function appendAfterLocking(
+    tx: CommonQueryMethods,
+    write: () => Promise<AuditEventInput[]>,
+  ): Promise<SealedAuditEvent[]> {
+    const head = await lockAuditHead(tx);
+    const events = await write();
+    if (events.length === 0) return [];
+    const sealed = seal(head, events);
     await insertAuditEvents(tx, sealed);
     lastSeenHead = headAfter(sealed);
     return sealed;
@@ -148,6 +167,7 @@ export function createAuditLog(deps: { pool: DatabasePool; clock: Clock }): Audi
 
   return {
     appendInTransaction,
+    appendAfterLocking,
     appendWithRows,
     append: (events) => pool.transaction((tx) => appendInTransaction(tx, events)),
     verify,

@@ -171,6 +171,52 @@ describe("issuance committer (decision 0015)", () => {
     await Promise.all([a.committer.close(), b.committer.close()]);
   });
 
+  it("the locking path takes the head before it writes a row, as the one-statement path does, so the two cannot deadlock", async () => {
+    const { committer } = replica();
+    const { promise: held, resolve: release } = Promise.withResolvers<void>();
+    const { promise: lockTaken, resolve: locked } = Promise.withResolvers<void>();
+    // Another replica's one-statement commit holds the head and is about to insert the same row.
+    const holder = db.pool.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
+      locked();
+      await held;
+    });
+    await lockTaken;
+    const cert = certificate();
+    const attempt = committer.commit({
+      certificate: cert,
+      audit: { actor: "test:committer", action: "certificate.issue", target: `certificate:${cert.serialHex}` },
+      // A front end's own statement (a claimed SCEP transaction settled) sends the batch down the locking path.
+      async alsoInTransaction(tx) {
+        await tx.query(sql.unsafe`INSERT INTO committer_test_notes VALUES ('contended', ${cert.serialHex})`);
+        return [];
+      },
+    });
+    const waiting = sql.unsafe`
+      SELECT count(*)::int FROM pg_stat_activity
+      WHERE wait_event_type = 'Lock' AND query LIKE '%FROM audit_chain_head%FOR UPDATE%'`;
+    try {
+      for (let i = 0; (await db.pool.oneFirst(waiting)) === 0; i++) {
+        if (i > 200) throw new Error("the locking path never waited for the audit head");
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      // It waits for the head before its rows: the holder inserts the same row without waiting for it. (Rows
+      // first, this insert waited for the committer, which waited for the head: a deadlock.)
+      await db.pool.transaction(async (tx) => {
+        await tx.query(sql.unsafe`SET LOCAL lock_timeout = '3s'`);
+        await tx.query(sql.unsafe`INSERT INTO committer_test_notes VALUES ('contended', 'the other replica')`);
+      });
+    } finally {
+      release();
+      await holder;
+    }
+    // The committer then finds the row taken: its certificate is refused, nothing of it stored.
+    await expect(attempt).rejects.toMatchObject({ code: "unavailable" });
+    expect(await stored([cert.serialHex])).toBe(0);
+    await chainIsSound();
+    await committer.close();
+  });
+
   it("two replicas committing at once: every certificate once, one sound chain", async () => {
     const a = replica();
     const b = replica();

@@ -68,7 +68,7 @@ interface Pending {
  * certificates, the front ends' rows and the sealed events, guarded by the
  * audit head this process last saw. When the head has moved, or a record
  * needs statements of its own, it takes the locking path instead: a
- * transaction with one INSERT per table, the head locked, the events sealed,
+ * transaction with the head locked, one INSERT per table, the events sealed,
  * one COMMIT.
  */
 export function createIssuanceCommitter(deps: {
@@ -89,15 +89,19 @@ export function createIssuanceCommitter(deps: {
     const eventsOf = (r: IssuanceRecord) => [r.audit, ...(r.alongside?.events ?? [])];
     if (!records.some((r) => r.alsoInTransaction) && (await deps.audit.appendWithRows(rows, records.flatMap(eventsOf))))
       return "one_statement";
-    await deps.pool.transaction(async (tx) => {
-      await insertTableRows(tx, rows);
-      const events: AuditEventInput[] = [];
-      for (const record of records) {
-        events.push(...eventsOf(record));
-        if (record.alsoInTransaction) events.push(...(await record.alsoInTransaction(tx)));
-      }
-      await deps.audit.appendInTransaction(tx, events);
-    });
+    // The head before the rows, as the one-statement path takes them: the other way round, this transaction
+    // could hold a row another replica's statement inserts too (a SCEP sender nonce) while that one holds the head.
+    await deps.pool.transaction((tx) =>
+      deps.audit.appendAfterLocking(tx, async () => {
+        await insertTableRows(tx, rows);
+        const events: AuditEventInput[] = [];
+        for (const record of records) {
+          events.push(...eventsOf(record));
+          if (record.alsoInTransaction) events.push(...(await record.alsoInTransaction(tx)));
+        }
+        return events;
+      }),
+    );
     return "locked";
   }
 

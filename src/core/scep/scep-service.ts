@@ -220,7 +220,12 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
   type SettledRow = Pick<ScepTransactionRow, "id" | "transaction_id" | "message_type" | "challenge_mode">;
   type SettleExtra = { sourceIp: string | undefined; replaces?: string | null | undefined };
 
-  /** Settles the transaction in its own database transaction; false when it was settled already. */
+  /**
+   * Settles the transaction in its own database transaction; false when it was settled already. The audit
+   * head is taken before the row, the order of the one-statement issuance commit (decision 0015): a copy of
+   * the message that claimed this row, issued at once on a replica that still saw the endpoint decide at
+   * once, inserts its nonce while holding the head.
+   */
   async function recordOutcome(
     row: SettledRow,
     endpoint: ScepEndpoint,
@@ -228,9 +233,13 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     extra: SettleExtra,
   ): Promise<boolean> {
     return pool.transaction(async (tx) => {
-      const events = await settleInTransaction(tx, row, endpoint, outcome, extra);
-      if (events) await audit.appendInTransaction(tx, events);
-      return events !== null;
+      let settled = false;
+      await audit.appendAfterLocking(tx, async () => {
+        const events = await settleInTransaction(tx, row, endpoint, outcome, extra);
+        settled = events !== null;
+        return events ?? [];
+      });
+      return settled;
     });
   }
 
