@@ -172,9 +172,9 @@ scepclient); load average ${r.loadBefore.toFixed(2)} before, ${r.loadAfter.toFix
   process (the peak rows below use a lighter client). Per store size, ${r.enrolments} enrolments per server; the
   servers take turns in ${r.slices} slices, so bursts of other work on the machine fall on all of them.
 - **Warm-up**, not measured: ${r.warmUp.gateway} scepclient enrolments for the gateway, ${r.warmUp.peer} for each
-  scepserver. The gateway runs under V8's JIT, and a deployed one serves from the compiled state; its first few
-  hundred enrolments are dearer while V8 compiles. scepserver is compiled ahead of time; more enrolments would only
-  grow its depot, which makes each of its later enrolments dearer.
+  scepserver. The gateway runs under V8's JIT, and a deployed one serves from the compiled state; its first ~900
+  enrolments are dearer while V8 compiles the functions they reach. scepserver is compiled ahead of time; more
+  enrolments would only grow its depot, which makes each of its later enrolments dearer.
 - **Server CPU**: utime+stime from /proc over each window, divided by the enrolments it completed. The gateway is
   its node process plus its PostgreSQL (postmaster and every backend); scepserver is one process. **Client CPU**
   is the scepclient processes', on the same 2 cores.
