@@ -204,12 +204,21 @@ describe("integrity failures answered with a FAILURE CertRep, badMessageCheck", 
 });
 
 describe("replay", () => {
+  /** chancery_issuance_failures_total for `code`: an issuance refused at its commit, after its signature. */
+  async function issuanceFailures(code: string): Promise<number> {
+    const counted = (await t.gateway.metrics.issuanceFailures.get()).values.find((v) => v.labels.code === code);
+    return counted?.value ?? 0;
+  }
+
   it("the identical message sent again after SUCCESS is refused with badRequest", async () => {
     const ra = await t.raCertificate("modern");
     const made = device(keys[0]!, { cn: "replayed-device", challenge: staticChallenge });
     const request = pkcsReq(made.csr, { raCertificateDer: ra, signer: made.signer });
     expectIssuedTo(await t.exchange("modern", request, ra), "replayed-device");
-    expectRefused(await t.exchange("modern", request, ra), failInfos.badRequest);
+    const refusedAtCommit = await issuanceFailures("already_exists");
+    // Answered from the stored transaction before any issuing work: nothing is signed for it, however often it comes.
+    for (let i = 0; i < 3; i++) expectRefused(await t.exchange("modern", request, ra), failInfos.badRequest);
+    expect(await issuanceFailures("already_exists")).toBe(refusedAtCommit);
   });
 
   it("copies of one message sent at once get one certificate; the others are refused as replays", async () => {
@@ -222,6 +231,10 @@ describe("replay", () => {
     expect(issued).toHaveLength(1);
     expectIssuedTo(issued[0]!, "raced-device");
     for (const reply of replies.filter((r) => r !== issued[0])) expectRefused(reply, failInfos.badRequest);
+    // Sent again later, a copy is refused before it is signed for: the commit refused none this time.
+    const refusedAtCommit = await issuanceFailures("already_exists");
+    expectRefused(await t.exchange("modern", request, ra), failInfos.badRequest);
+    expect(await issuanceFailures("already_exists")).toBe(refusedAtCommit);
     expect(await t.auditOf("scep.enrolment.issue", request.transactionId)).toHaveLength(1);
     const stored = await t.gateway.issuance.list(
       { requester: `scep:modern/${request.transactionId}` },

@@ -44,6 +44,7 @@ import {
   readMessageContent,
   ScepMessageError,
 } from "./pki-message/pki-message.ts";
+import { createRecentSenderNonces } from "./recent-sender-nonces.ts";
 import { scepCapabilities } from "./scep-capabilities.ts";
 import { countScepMessage } from "./scep-message-metric.ts";
 import { scepRequester } from "./scep-requester.ts";
@@ -140,6 +141,8 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
    * challenge, no approval): there an enrolment needs no look back for its transactionID (see enrol).
    */
   const pendingOnEndpoint = createTtlCache((endpointId) => hasPendingScepTransaction(pool, endpointId), cacheOptions);
+  /** Nonces recorded lately on endpoints that decide at once: a replay is answered before it is signed for. */
+  const recentNonces = createRecentSenderNonces();
   /** Every unexpired RA credential of an endpoint, by endpoint name. */
   const raLists = createTtlCache(async (name) => deps.ra.valid(await endpoints.get(name)), cacheOptions);
   /** CSR SANs as text, otherNames (a UPN from Intune) named by the OID registry, read as rarely as the above. */
@@ -514,8 +517,10 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     // A new message for a transaction still pending (the client rebuilt it) is a poll, for the same key only;
     // the same message again, answered before, is a replay. Decided at once on an endpoint with nothing pending
     // (read at most every cacheMs, like the endpoint's mode), there is no pending transaction to find, and a
-    // replay is refused by the commit, which records each sender nonce once: no statement for it here.
+    // replay is refused by the commit, which records each sender nonce once: no statement for it here. One
+    // whose nonce this process saw stored is answered before it is signed for (recent-sender-nonces.ts).
     const lookBack = !decidedAtOnce || (await pendingOnEndpoint.get(endpoint.id));
+    if (!lookBack && recentNonces.has(endpoint.id, parsed.senderNonce)) return replayed(endpoint, parsed, sourceIp);
     const earlier = lookBack ? await findNewestScepTransaction(pool, endpoint.id, parsed.transactionId) : null;
     if (earlier?.state === "pending") {
       if (!earlier.public_key_sha256.equals(publicKeySha256))
@@ -584,6 +589,7 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
           if (err instanceof NonceTakenError) return false;
           throw err;
         });
+      recentNonces.add(endpoint.id, parsed.senderNonce);
       return recorded ? failure(failInfo, reason) : replayed(endpoint, parsed, sourceIp);
     };
     const facts = await factsOf(endpoint, parsed.transactionId, messageType, csr, sourceIp);
@@ -639,11 +645,15 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
           },
         };
         const issued = await deps.issuance.issue(issuanceInput, decidedAtOnce ? recordAtOnce : settleClaimed);
+        if (decidedAtOnce) recentNonces.add(endpoint.id, parsed.senderNonce);
         result = { kind: "issued", serialHex: issued.serialHex, der: issued.der };
       }
     } catch (err) {
       // Nothing was issued: the copy that recorded the nonce answers for it.
-      if (err instanceof NonceTakenError) return replayed(endpoint, parsed, sourceIp);
+      if (err instanceof NonceTakenError) {
+        recentNonces.add(endpoint.id, parsed.senderNonce);
+        return replayed(endpoint, parsed, sourceIp);
+      }
       const refused = issuanceFailure(err);
       const reason = refused?.status === "failure" ? refused.reason : "internal error";
       await settleFailed(failInfos.badRequest, reason).catch((settleErr) =>
