@@ -1,10 +1,10 @@
 import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { failInfos, pkiStatuses } from "../../src/core/scep/scep-types.ts";
 import { pkcsReq, readCertRep, selfSignedSigner } from "../../src/core/scep/testing/scep-test-client.ts";
 import { insertScepTransaction } from "../../src/store/scep-transaction-store.ts";
+import { holdAuditHead, untilWaitingForAuditHead } from "../support/audit-head-lock.ts";
 import {
   type DeviceOptions,
   device,
@@ -250,24 +250,11 @@ describe("replay", () => {
     const request = pkcsReq(made.csr, { raCertificateDer: ra, signer: made.signer });
 
     // Another writer holds the audit chain head (the issuance commit of a copy on another replica takes it first).
-    const held = Promise.withResolvers<void>();
-    const release = Promise.withResolvers<void>();
-    const holder = t.gateway.pool.transaction(async (tx) => {
-      await tx.query(sql.unsafe`SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
-      held.resolve();
-      await release.promise;
-    });
-    await held.promise;
+    const head = await holdAuditHead(t.gateway.pool);
     const answered = t.exchange("modern", request, ra);
     try {
       // The refusal (a wrong challenge) waits for the head ...
-      const waiting = sql.type(z.object({ n: z.coerce.number() }))`
-        SELECT count(*) AS n FROM pg_stat_activity
-        WHERE wait_event_type = 'Lock' AND query LIKE '%FROM audit_chain_head%FOR UPDATE%'`;
-      for (let i = 0; (await t.gateway.pool.oneFirst(waiting)) === 0; i++) {
-        if (i > 200) throw new Error("the refusal never waited for the audit head");
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await untilWaitingForAuditHead(t.gateway.pool, "the refusal");
       // ... without having taken the nonce: that copy records it now without waiting for the refusal.
       const recorded = await t.gateway.pool.transaction(async (tx) => {
         await tx.query(sql.unsafe`SET LOCAL lock_timeout = '3s'`);
@@ -277,8 +264,7 @@ describe("replay", () => {
       });
       expect(recorded).toBe(true);
     } finally {
-      release.resolve();
-      await holder;
+      await head.release();
     }
     // The refusal then finds its nonce taken and answers as a replay, with nothing of its own recorded.
     expectRefused(await answered, failInfos.badRequest);

@@ -1,7 +1,6 @@
 import { createHash, createPublicKey, randomUUID, X509Certificate } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { scepRequester } from "../../src/core/scep/scep-requester.ts";
 import { failInfos, pkiStatuses } from "../../src/core/scep/scep-types.ts";
 import {
@@ -12,6 +11,7 @@ import {
   type ScepTestSigner,
 } from "../../src/core/scep/testing/scep-test-client.ts";
 import { insertScepTransaction } from "../../src/store/scep-transaction-store.ts";
+import { holdAuditHead, untilWaitingForAuditHead } from "../support/audit-head-lock.ts";
 import {
   device,
   rsaKeys,
@@ -132,24 +132,11 @@ describe("PENDING and CertPoll", () => {
     await t.gateway.requests.approve(queueId, {}, await t.approver());
 
     // Another writer holds the audit chain head (the one-statement issuance commit takes it before its rows).
-    const held = Promise.withResolvers<void>();
-    const release = Promise.withResolvers<void>();
-    const holder = t.gateway.pool.transaction(async (tx) => {
-      await tx.query(sql.unsafe`SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
-      held.resolve();
-      await release.promise;
-    });
-    await held.promise;
+    const head = await holdAuditHead(t.gateway.pool);
     const answered = t.exchange(endpoint, poll(request), ra);
     try {
       // The poll's settling waits for the head ...
-      const waiting = sql.type(z.object({ n: z.coerce.number() }))`
-        SELECT count(*) AS n FROM pg_stat_activity
-        WHERE wait_event_type = 'Lock' AND query LIKE '%FROM audit_chain_head%FOR UPDATE%'`;
-      for (let i = 0; (await t.gateway.pool.oneFirst(waiting)) === 0; i++) {
-        if (i > 200) throw new Error("the settling never waited for the audit head");
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await untilWaitingForAuditHead(t.gateway.pool, "the settling");
       // ... before it touched the transaction's row: another writer gets at the row without waiting for it.
       // (Row first, this waited for the poll, which waited for the head: a deadlock.)
       const touched = await t.gateway.pool.transaction(async (tx) => {
@@ -160,8 +147,7 @@ describe("PENDING and CertPoll", () => {
       });
       expect(touched).toBe(1);
     } finally {
-      release.resolve();
-      await holder;
+      await head.release();
     }
     const reply = await answered;
     expect(reply.pkiStatus, `failInfo ${reply.failInfo}`).toBe(pkiStatuses.success);

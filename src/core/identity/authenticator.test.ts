@@ -1,6 +1,7 @@
 import pino from "pino";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { holdAuditHead } from "../../../test/support/audit-head-lock.ts";
 import { startTestCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
 import { createDatabasePool } from "../../store/pool.ts";
@@ -223,14 +224,7 @@ describe("authenticator", () => {
     });
     const seq = await headSeq();
     // Hold the audit chain head, as a long transaction elsewhere would.
-    const { promise: released, resolve: release } = Promise.withResolvers<void>();
-    const { promise: isLocked, resolve: locked } = Promise.withResolvers<void>();
-    const holder = db.pool.transaction(async (tx) => {
-      await tx.query(sql.unsafe`SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
-      locked();
-      await released;
-    });
-    await isLocked;
+    const head = await holdAuditHead(db.pool);
     try {
       const unknown = generateTokenSecret().secret;
       const started = performance.now();
@@ -246,8 +240,7 @@ describe("authenticator", () => {
       expect(performance.now() - started).toBeLessThan(20_000);
       expect(await headSeq()).toBe(seq);
     } finally {
-      release();
-      await holder;
+      await head.release();
     }
     await flooded.close();
     const events = await db.pool.any(sql.unsafe`

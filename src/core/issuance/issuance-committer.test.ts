@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { sql } from "slonik";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { holdAuditHead, untilWaitingForAuditHead } from "../../../test/support/audit-head-lock.ts";
 import { startBootstrappedCore, stopTestCore, type TestCore } from "../../../test/support/bootstrapped-core.ts";
 import { testLogger } from "../../../test/support/test-core.ts";
 import type { TestDatabase } from "../../../test/support/test-database.ts";
@@ -173,15 +174,8 @@ describe("issuance committer (decision 0015)", () => {
 
   it("the locking path takes the head before it writes a row, as the one-statement path does, so the two cannot deadlock", async () => {
     const { committer } = replica();
-    const { promise: held, resolve: release } = Promise.withResolvers<void>();
-    const { promise: lockTaken, resolve: locked } = Promise.withResolvers<void>();
     // Another replica's one-statement commit holds the head and is about to insert the same row.
-    const holder = db.pool.transaction(async (tx) => {
-      await tx.query(sql.unsafe`SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE`);
-      locked();
-      await held;
-    });
-    await lockTaken;
+    const head = await holdAuditHead(db.pool);
     const cert = certificate();
     const attempt = committer.commit({
       certificate: cert,
@@ -192,14 +186,8 @@ describe("issuance committer (decision 0015)", () => {
         return [];
       },
     });
-    const waiting = sql.unsafe`
-      SELECT count(*)::int FROM pg_stat_activity
-      WHERE wait_event_type = 'Lock' AND query LIKE '%FROM audit_chain_head%FOR UPDATE%'`;
     try {
-      for (let i = 0; (await db.pool.oneFirst(waiting)) === 0; i++) {
-        if (i > 200) throw new Error("the locking path never waited for the audit head");
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+      await untilWaitingForAuditHead(db.pool, "the locking path");
       // It waits for the head before its rows: the holder inserts the same row without waiting for it. (Rows
       // first, this insert waited for the committer, which waited for the head: a deadlock.)
       await db.pool.transaction(async (tx) => {
@@ -207,8 +195,7 @@ describe("issuance committer (decision 0015)", () => {
         await tx.query(sql.unsafe`INSERT INTO committer_test_notes VALUES ('contended', 'the other replica')`);
       });
     } finally {
-      release();
-      await holder;
+      await head.release();
     }
     // The committer then finds the row taken: its certificate is refused, nothing of it stored.
     await expect(attempt).rejects.toMatchObject({ code: "unavailable" });
