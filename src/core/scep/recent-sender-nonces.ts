@@ -3,9 +3,9 @@
  * that lets a message sent again on an endpoint that decides at once be
  * answered as a replay before any issuing work, where without it the
  * commit's unique sender nonce refuses it only after the CA has signed a
- * certificate for it (decision 0017). A replayed
- * message (SCEP runs over plain HTTP, so anyone on the path can resend one)
- * then costs each replica at most one signature, however often it comes.
+ * certificate for it (decision 0017). A replayed message (SCEP runs over
+ * plain HTTP, so anyone on the path can resend one) then costs each replica
+ * at most one signature, however often it comes.
  *
  * Only a hint: the answer is still read from the stored transaction, and a
  * nonce this process never saw, or has forgotten, is still refused by the
