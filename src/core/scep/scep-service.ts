@@ -235,15 +235,11 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
     outcome: ScepTransactionOutcome,
     extra: SettleExtra,
   ): Promise<boolean> {
-    return pool.transaction(async (tx) => {
-      let settled = false;
-      await audit.appendAfterLocking(tx, async () => {
-        const events = await settleInTransaction(tx, row, endpoint, outcome, extra);
-        settled = events !== null;
-        return events ?? [];
-      });
-      return settled;
-    });
+    // Every outcome has its event: none sealed means the row was settled already.
+    const sealed = await pool.transaction((tx) =>
+      audit.appendAfterLocking(tx, async () => (await settleInTransaction(tx, row, endpoint, outcome, extra)) ?? []),
+    );
+    return sealed.length > 0;
   }
 
   /** The settling UPDATE and its audit event (to be sealed by the caller), or null when it was settled already. */
@@ -577,20 +573,15 @@ export function createScepService(deps: ScepServiceDeps): ScepService {
       }
       // The audit head first, then the row: the order the one-statement issuance commit takes them in (decision
       // 0015). The other way round, a copy of this message issued on another replica at the same moment would
-      // wait for this row while holding the head, and this transaction for the head: a deadlock.
-      const recorded = await pool
-        .transaction(async (tx) => {
-          await audit.appendInTransaction(tx, outcomeEvents(row, endpoint, outcome, { sourceIp }));
-          // Rolls the events back with it: the copy that recorded the nonce answers for it.
-          if (!(await insertScepTransaction(tx, newRow, outcome))) throw new NonceTakenError();
-          return true;
-        })
-        .catch((err: unknown) => {
-          if (err instanceof NonceTakenError) return false;
-          throw err;
-        });
+      // wait for this row while holding the head, and this transaction for the head: a deadlock. When that copy
+      // recorded the nonce first, nothing is written here and it answers for it.
+      const sealed = await pool.transaction((tx) =>
+        audit.appendAfterLocking(tx, async () =>
+          (await insertScepTransaction(tx, newRow, outcome)) ? outcomeEvents(row, endpoint, outcome, { sourceIp }) : [],
+        ),
+      );
       recentNonces.add(endpoint.id, parsed.senderNonce);
-      return recorded ? failure(failInfo, reason) : replayed(endpoint, parsed, sourceIp);
+      return sealed.length > 0 ? failure(failInfo, reason) : replayed(endpoint, parsed, sourceIp);
     };
     const facts = await factsOf(endpoint, parsed.transactionId, messageType, csr, sourceIp);
     if (!renewed) {
